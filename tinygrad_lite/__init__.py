@@ -1,0 +1,19 @@
+"""tinygrad_lite: a small, exact reverse-mode autograd engine on NumPy.
+
+    import numpy as np, tinygrad_lite as tl
+    x = tl.Tensor(np.random.randn(5, 4))
+    W = tl.Tensor(np.random.randn(4, 3), requires_grad=True, name="W")
+    loss = tl.cross_entropy(x @ W, np.array([0, 1, 2, 2, 1]))
+    loss.backward(); W.grad
+"""
+from .autograd import (Group, backward_order, detect_anomaly, enable_grad, grad, group,
+                       input_grads, is_grad_enabled, no_grad, unbroadcast)
+from .functional import composite, cross_entropy, log_softmax, softmax
+from .gradcheck import (GradcheckError, eval_numerical_gradient, eval_numerical_gradient_array,
+                        gradcheck, numerical_gradient, rel_error)
+from .ops import OPS, Function
+from .tensor import (Tensor, argmax, clip, concatenate, exp, expand_dims, log, maximum, ones,
+                     randn, relu, reshape, sigmoid, sqrt, squeeze, stack, tanh, tensor, transpose,
+                     where, zeros)
+
+__version__ = "0.1.0"

@@ -1,0 +1,230 @@
+"""The backward engine: graph order, the one central unbroadcast, grad modes.
+
+Nothing here knows any op's math: every local gradient comes from the op table
+(``ops.py``) through ``input_grads``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class _State:
+    """Process-wide switches, read on every op (kept as plain attributes: cheap)."""
+    grad_enabled = True
+    anomaly = False
+    groups: tuple = ()
+
+
+state = _State()
+
+
+class _Switch:
+    """Base of the small context managers below (also usable as decorators)."""
+    attr = ""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def __enter__(self):
+        self.saved = getattr(state, self.attr)
+        setattr(state, self.attr, self.value)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        setattr(state, self.attr, self.saved)
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            with type(self)(self.value):
+                return fn(*a, **k)
+        return wrapper
+
+
+class _GradMode(_Switch):
+    attr = "grad_enabled"
+
+
+class _Anomaly(_Switch):
+    attr = "anomaly"
+
+
+def no_grad() -> _GradMode:
+    """Context (or decorator) in which ops record no graph, as ``torch.no_grad``."""
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Context (or decorator) that turns graph recording back on."""
+    return _GradMode(True)
+
+
+def is_grad_enabled() -> bool:
+    return state.grad_enabled
+
+
+def detect_anomaly() -> _Anomaly:
+    """Context in which the first op (forward or backward) producing NaN/inf raises
+    ``FloatingPointError`` naming the op."""
+    return _Anomaly(True)
+
+
+class Group:
+    """A tag on the nodes one call of a composite function (or module) creates,
+    so diagrams can fold them into one gate. Each call gets its own Group."""
+    __slots__ = ("name", "kind")
+
+    def __init__(self, name: str, kind: str = "function") -> None:
+        self.name = name
+        self.kind = kind
+
+    def __enter__(self) -> "Group":
+        self.saved = state.groups
+        state.groups = self.saved + (self,)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        state.groups = self.saved
+
+    __slots__ += ("saved",)
+
+    def __repr__(self) -> str:
+        return f"Group({self.name!r}, kind={self.kind!r})"
+
+
+def group(name: str, kind: str = "function") -> Group:
+    """``with group("softmax"): ...`` tags every node created inside with a new Group."""
+    return Group(name, kind)
+
+
+# ----------------------------------------------------------------- graph order
+
+def backward_order(root: "Tensor") -> list["Tensor"]:
+    """Nodes that require grad and lead to ``root``, root first, each before its
+    inputs (reverse topological order). Iterative: deep graphs are fine."""
+    order: list = []
+    visited: set = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:  # all of node's inputs are placed: node goes after them
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for p in node.parents:
+            if p.requires_grad and id(p) not in visited:
+                stack.append((p, False))
+    order.reverse()
+    return order
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple, dtype) -> np.ndarray:
+    """Sum a gradient back to an input's ``shape`` (NumPy broadcasting in reverse)
+    and cast it to the input's dtype. The only place this is done."""
+    if grad.shape != shape:
+        extra = grad.ndim - len(shape)
+        axes = tuple(range(extra)) + tuple(
+            i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+        grad = np.sum(grad, axis=axes, keepdims=True) if axes else grad
+        grad = grad.reshape(shape)
+    if grad.dtype != dtype:
+        grad = grad.astype(dtype)
+    return grad
+
+
+def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
+    """The gradient flowing back from ``node`` along each input wire, given the
+    gradient ``g`` of ``node``; None for inputs that do not require grad.
+    Pure: reads the graph, changes nothing (``viz`` calls it too)."""
+    parents = node.parents
+    needs = [p.requires_grad for p in parents]
+    raw = node.op.backward(g, node.data, [p.data for p in parents], needs, **node.args)
+    grads = []
+    for p, need, pg in zip(parents, needs, raw):
+        if not need or pg is None:
+            grads.append(None)
+            continue
+        if type(pg) is not np.ndarray:  # 0-d arithmetic gives NumPy scalars
+            pg = np.asarray(pg)
+        if pg.shape != p.data.shape or pg.dtype != p.data.dtype:
+            pg = unbroadcast(pg, p.data.shape, p.data.dtype)
+        grads.append(pg)
+    if state.anomaly:
+        for p, pg in zip(parents, grads):
+            if pg is not None and not np.all(np.isfinite(pg)):
+                raise FloatingPointError(
+                    f"{node.op.name} backward produced nan/inf in the gradient of an input "
+                    f"of shape {p.data.shape}")
+    return grads
+
+
+def _own(arr: np.ndarray, stored: set) -> np.ndarray:
+    """``arr``, or a copy of it when it may be shared with another tensor's grad
+    (an op passed ``g`` straight through, or returned a view)."""
+    if arr.base is not None or id(arr) in stored or not arr.flags.writeable:
+        arr = arr.copy()
+    stored.add(id(arr))
+    return arr
+
+
+def run_backward(root: "Tensor", seed: np.ndarray,
+                 capture: Optional[Sequence["Tensor"]] = None) -> Optional[list]:
+    """Propagate ``seed`` (the gradient of ``root``) through the graph.
+
+    Without ``capture``: every node that requires grad accumulates its gradient
+    into ``.grad`` (leaves and intermediates, as the diagrams need).
+    With ``capture``: nothing is stored; the gradients of those tensors are returned.
+    """
+    pending = {id(root): seed}
+    stored: set = set()
+    wanted = None if capture is None else {id(t): i for i, t in enumerate(capture)}
+    found: list = [None] * (0 if capture is None else len(capture))
+    for node in backward_order(root):
+        g = pending.pop(id(node), None)
+        if g is None:
+            continue
+        if wanted is None:
+            if node.grad is None:
+                node.grad = _own(g, stored)
+            else:
+                node.grad += g  # accumulate across backward() calls, as PyTorch
+        elif id(node) in wanted:
+            found[wanted[id(node)]] = g.copy()
+        if node.op is None:
+            continue
+        for p, pg in zip(node.parents, input_grads(node, g)):
+            if pg is not None:
+                prev = pending.get(id(p))
+                pending[id(p)] = pg if prev is None else np.asarray(prev + pg)  # fan-out: sum
+    return found if capture is not None else None
+
+
+def grad(outputs: "Tensor", inputs: Union["Tensor", Iterable["Tensor"]],
+         grad_outputs: Optional[np.ndarray] = None, allow_unused: bool = False) -> list:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned as NumPy arrays
+    without touching any ``.grad`` (as ``torch.autograd.grad``)."""
+    from .tensor import Tensor
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    seed = outputs._seed(grad_outputs, "grad")
+    found = run_backward(outputs, seed, capture=inputs)
+    for i, (t, g) in enumerate(zip(inputs, found)):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {t.shape}) was not used to compute the output; "
+                    f"pass allow_unused=True to get None for it")
+    return found[0] if single else found

@@ -1,0 +1,116 @@
+"""Numerical gradients: PyTorch-style ``gradcheck`` and cs231n's helpers (same names)."""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Sequence, Union
+
+import numpy as np
+
+from .autograd import grad
+from .tensor import Tensor
+
+
+class GradcheckError(RuntimeError):
+    """Raised by ``gradcheck`` when analytical and numerical gradients disagree."""
+
+
+def rel_error(x: Any, y: Any) -> float:
+    """cs231n's relative error: max(|x - y| / max(1e-8, |x| + |y|))."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"rel_error: shapes {x.shape} and {y.shape} differ")
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def eval_numerical_gradient(f: Callable, x: Any, verbose: bool = False, h: float = 1e-5) -> np.ndarray:
+    """cs231n's central-difference gradient of the scalar ``f(x)``: perturbs ``x``
+    in place (so ``lambda W: net.loss(X, y)[0]`` sees the change) and restores it."""
+    arr = x.data if isinstance(x, Tensor) else x
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+        raise TypeError("eval_numerical_gradient: x must be a floating NumPy array (it is perturbed in place)")
+    out = np.zeros_like(arr)
+    it = np.nditer(arr, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        ix = it.multi_index
+        old = arr[ix]
+        arr[ix] = old + h
+        fxph = float(f(x))
+        arr[ix] = old - h
+        fxmh = float(f(x))
+        arr[ix] = old
+        out[ix] = (fxph - fxmh) / (2 * h)
+        if verbose:
+            print(ix, out[ix])
+        it.iternext()
+    return out
+
+
+numerical_gradient = eval_numerical_gradient
+
+
+def eval_numerical_gradient_array(f: Callable, x: Any, df: Any, h: float = 1e-5) -> np.ndarray:
+    """cs231n's numerical gradient of an array-valued ``f(x)`` contracted with the
+    upstream gradient ``df``."""
+    arr = x.data if isinstance(x, Tensor) else x
+    out = np.zeros_like(arr)
+    it = np.nditer(arr, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        ix = it.multi_index
+        old = arr[ix]
+        arr[ix] = old + h
+        pos = np.array(f(x), dtype=np.float64, copy=True)
+        arr[ix] = old - h
+        neg = np.array(f(x), dtype=np.float64, copy=True)
+        arr[ix] = old
+        out[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return out
+
+
+def gradcheck(fn: Callable[..., Tensor], inputs: Union[Tensor, Sequence[Any]], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True) -> bool:
+    """Compare the engine's Jacobian of ``fn(*inputs)`` with central differences,
+    for every input that requires grad, as ``torch.autograd.gradcheck``:
+    passes when ``|analytical - numerical| <= atol + rtol * |numerical|``."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad")
+    for i in checked:
+        if inputs[i].dtype != np.float64:
+            warnings.warn(f"gradcheck: input {i} is {inputs[i].dtype}; use float64 for a meaningful check")
+    out = fn(*inputs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+    out_size = out.size
+    for i in checked:
+        x = inputs[i].data
+        analytical = np.zeros((out_size, x.size))
+        for k in range(out_size):
+            seed = np.zeros(out.shape, dtype=out.dtype)
+            seed.flat[k] = 1
+            g = grad(out, inputs[i], grad_outputs=seed, allow_unused=True)
+            if g is not None:
+                analytical[k] = g.ravel()
+        numerical = np.zeros_like(analytical)
+        for j in range(x.size):
+            ix = np.unravel_index(j, x.shape)
+            old = x[ix]
+            x[ix] = old + eps
+            plus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
+            x[ix] = old - eps
+            minus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
+            x[ix] = old
+            numerical[:, j] = (plus - minus) / (2 * eps)
+        bad = np.abs(analytical - numerical) > atol + rtol * np.abs(numerical)
+        if bad.any():
+            k, j = map(int, np.argwhere(bad)[0])
+            msg = (f"gradcheck: Jacobian mismatch for input {i} (shape {x.shape}) at output element "
+                   f"{k}, input element {np.unravel_index(j, x.shape)}: analytical "
+                   f"{analytical[k, j]!r} vs numerical {numerical[k, j]!r}")
+            if raise_exception:
+                raise GradcheckError(msg)
+            return False
+    return True

@@ -1,0 +1,411 @@
+"""``Tensor``: a NumPy array plus the graph edge that produced it.
+
+Tensor holds no math: every operator below wires an op from ``ops.py`` through
+``apply``; the backward pass lives in ``autograd.py``.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from . import ops
+from .autograd import run_backward, state
+
+_EMPTY: dict = {}
+
+
+def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
+    if isinstance(data, Tensor):
+        return data.data
+    if isinstance(data, np.ndarray):
+        arr = data
+    else:
+        try:
+            arr = np.asarray(data)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"{who}: cannot make an array of {type(data).__name__}: {e}") from None
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{who}: unsupported dtype {arr.dtype} (use a floating, integer or bool array)")
+    return arr
+
+
+def _new(data: np.ndarray, requires_grad: bool = False, name: Optional[str] = None) -> "Tensor":
+    """Make a leaf without the checks of ``__init__`` (the hot path)."""
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t.name = name
+    t.op = None
+    t.parents = ()
+    t.args = _EMPTY
+    t.groups = ()
+    return t
+
+
+def _lift(x: Any, like: np.ndarray) -> "Tensor":
+    """Wrap a non-Tensor operand. Python numbers take a floating operand's dtype,
+    so float32 stays float32 (NumPy's own rule for Python scalars)."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, np.ndarray):
+        if like.dtype.kind == "f" and isinstance(x, (float, int, np.floating, np.integer)) \
+                and not isinstance(x, bool):
+            return _new(np.asarray(x, dtype=like.dtype))
+        return _new(_check_data(x))
+    return _new(_check_data(x))
+
+
+def _fail(op, inputs, e: Exception):
+    shapes = ", ".join(str(t.data.shape) for t in inputs)
+    msg = f"{op.name}: {e} (input shapes {shapes})"
+    for cls in (np.exceptions.AxisError, IndexError, ValueError, TypeError):
+        if isinstance(e, cls):
+            raise (cls(msg) if cls is not np.exceptions.AxisError else type(e)(msg)) from None
+    raise e
+
+
+def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
+    """Run ``op`` forward and, when any input requires grad, record the node."""
+    if not all(type(t) is Tensor for t in inputs):
+        like = next((t.data for t in inputs if isinstance(t, Tensor)), np.empty(0))
+        inputs = tuple(_lift(t, like) for t in inputs)
+    try:
+        out = op.forward(*[t.data for t in inputs], **args)
+    except (ValueError, IndexError, TypeError) as e:
+        _fail(op, inputs, e)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    t = _new(out)
+    if state.grad_enabled and out.dtype.kind == "f":
+        for x in inputs:
+            if x.requires_grad:
+                t.requires_grad = True
+                t.op = op
+                t.parents = tuple(inputs)
+                t.args = args
+                t.groups = state.groups
+                break
+    if state.anomaly and out.dtype.kind == "f" and not np.all(np.isfinite(out)):
+        raise FloatingPointError(f"{op.name} forward produced nan/inf "
+                                 f"(input shapes {', '.join(str(x.shape) for x in inputs)})")
+    return t
+
+
+def _axis(axis: Any) -> Any:
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _index(index: Any) -> Any:
+    """Tensors and lists inside an index become arrays (NumPy's meaning)."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+class Tensor:
+    """A NumPy array that records the ops applied to it, for reverse-mode autodiff.
+
+    ``.data`` is the array itself (not a copy); ``.grad`` is None or an array of the
+    same shape and dtype. Graph introspection (read-only for users and ``viz``):
+    ``.op`` (the op-table entry, None for leaves), ``.parents`` (inputs, in order),
+    ``.args`` (the op's non-tensor arguments), ``.groups`` (composite tags).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "op", "parents", "args",
+                 "groups", "__weakref__")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
+    __hash__ = object.__hash__
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: Optional[str] = None) -> None:
+        data = _check_data(data)
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(
+                f"Tensor: only floating-point tensors can require grad, got dtype {data.dtype} "
+                f"(integer tensors hold labels and indices; use .astype(np.float64) for values)")
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self.op = None
+        self.parents = ()
+        self.args = _EMPTY
+        self.groups = ()
+
+    # ------------------------------------------------------------ array-like
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> Union[float, int, bool]:
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element can be converted, got shape {self.shape}")
+        return self.data.item()
+
+    __float__ = lambda self: float(self.item())  # noqa: E731
+    __int__ = lambda self: int(self.item())  # noqa: E731
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, threshold=20,
+                               prefix="Tensor(")
+        extra = [f"dtype={self.dtype}"] if self.dtype != np.float64 else []
+        if self.requires_grad:
+            extra.append("requires_grad=True")
+        if self.op is not None:
+            extra.append(f"op={self.op.name}")
+        if self.name is not None:
+            extra.append(f"name={self.name!r}")
+        return f"Tensor({body}{''.join(', ' + e for e in extra)})"
+
+    # ------------------------------------------------------------ autograd
+    def _seed(self, gradient: Any, who: str) -> np.ndarray:
+        if not self.requires_grad:
+            raise RuntimeError(f"{who}: this tensor does not require grad and has no graph "
+                               f"(create the leaves with requires_grad=True)")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"{who}: a gradient can be created implicitly only for a scalar output, "
+                    f"got shape {self.shape}; pass gradient= (an array of that shape)")
+            return np.ones_like(self.data)
+        g = np.array(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
+        if g.shape != self.shape:
+            raise ValueError(f"{who}: gradient has shape {g.shape}, the tensor has shape {self.shape}")
+        return g
+
+    def backward(self, gradient: Any = None) -> None:
+        """Accumulate d(self)/d(t) into ``t.grad`` for every t in the graph that requires grad."""
+        run_backward(self, self._seed(gradient, "backward"))
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return _new(self.data, name=self.name)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"requires_grad_: only floating-point tensors can require grad, got {self.dtype}")
+        if self.op is not None and not requires_grad:
+            raise RuntimeError("requires_grad_: cannot turn off grad on a non-leaf; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ------------------------------------------------------------ arithmetic
+    def __add__(self, o): return apply(ops.Add, (self, o), _EMPTY)
+    def __radd__(self, o): return apply(ops.Add, (o, self), _EMPTY)
+    def __sub__(self, o): return apply(ops.Sub, (self, o), _EMPTY)
+    def __rsub__(self, o): return apply(ops.Sub, (o, self), _EMPTY)
+    def __mul__(self, o): return apply(ops.Mul, (self, o), _EMPTY)
+    def __rmul__(self, o): return apply(ops.Mul, (o, self), _EMPTY)
+    def __truediv__(self, o): return apply(ops.Div, (self, o), _EMPTY)
+    def __rtruediv__(self, o): return apply(ops.Div, (o, self), _EMPTY)
+    def __matmul__(self, o): return apply(ops.Matmul, (self, o), _EMPTY)
+    def __rmatmul__(self, o): return apply(ops.Matmul, (o, self), _EMPTY)
+    def __neg__(self): return apply(ops.Neg, (self,), _EMPTY)
+    def __pos__(self): return self
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor) or not isinstance(exponent, numbers.Real):
+            raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__} "
+                            f"(for a tensor exponent write (log(a) * b).exp())")
+        return apply(ops.Pow, (self,), {"exponent": exponent})
+
+    # Comparisons give plain boolean arrays: they have no gradient.
+    def __lt__(self, o): return self.data < _plain(o)
+    def __le__(self, o): return self.data <= _plain(o)
+    def __gt__(self, o): return self.data > _plain(o)
+    def __ge__(self, o): return self.data >= _plain(o)
+    def __eq__(self, o): return self.data == _plain(o)
+    def __ne__(self, o): return self.data != _plain(o)
+
+    # ------------------------------------------------------------ elementwise
+    def relu(self) -> "Tensor": return apply(ops.Relu, (self,), _EMPTY)
+    def exp(self) -> "Tensor": return apply(ops.Exp, (self,), _EMPTY)
+    def log(self) -> "Tensor": return apply(ops.Log, (self,), _EMPTY)
+    def sqrt(self) -> "Tensor": return apply(ops.Sqrt, (self,), _EMPTY)
+    def abs(self) -> "Tensor": return apply(ops.Abs, (self,), _EMPTY)
+    def sigmoid(self) -> "Tensor": return apply(ops.Sigmoid, (self,), _EMPTY)
+    def tanh(self) -> "Tensor": return apply(ops.Tanh, (self,), _EMPTY)
+    __abs__ = abs
+
+    def clip(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":
+        if min is None and max is None:
+            raise ValueError("clip: give min, max or both")
+        return apply(ops.Clip, (self,), {"min": min, "max": max})
+
+    def maximum(self, other: Any) -> "Tensor":
+        return apply(ops.Maximum, (self, other), _EMPTY)
+
+    def astype(self, dtype: Any) -> "Tensor":
+        return apply(ops.Cast, (self,), {"dtype": np.dtype(dtype)})
+
+    # ------------------------------------------------------------ reductions
+    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return apply(ops.Sum, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return apply(ops.Mean, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return apply(ops.Max, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return apply(ops.Min, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
+    def argmax(self, axis: Optional[int] = None) -> np.ndarray:
+        return np.argmax(self.data, axis=axis)
+
+    def argmin(self, axis: Optional[int] = None) -> np.ndarray:
+        return np.argmin(self.data, axis=axis)
+
+    # ------------------------------------------------------------ shape
+    def reshape(self, *shape: Any) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return apply(ops.Reshape, (self,), {"shape": shape})
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return apply(ops.Transpose, (self,), {"axes": axes or None})
+
+    @property
+    def T(self) -> "Tensor":
+        return apply(ops.Transpose, (self,), {"axes": None})
+
+    def flatten(self) -> "Tensor":
+        return self.reshape(-1)
+
+    def squeeze(self, axis: Any = None) -> "Tensor":
+        try:
+            shape = np.squeeze(np.empty(self.shape, dtype=bool), axis=_axis(axis)).shape
+        except ValueError as e:
+            raise ValueError(f"squeeze: {e} (shape {self.shape}, axis {axis})") from None
+        return self.reshape(shape)
+
+    def expand_dims(self, axis: Any) -> "Tensor":
+        try:
+            shape = np.expand_dims(np.empty(self.shape, dtype=bool), _axis(axis)).shape
+        except ValueError as e:
+            raise type(e)(f"expand_dims: {e} (shape {self.shape}, axis {axis})") from None
+        return self.reshape(shape)
+
+    unsqueeze = expand_dims
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return apply(ops.Getitem, (self,), {"index": _index(index)})
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if self.requires_grad or self.op is not None:
+            raise RuntimeError(
+                "setitem: in-place assignment to a tensor in a graph would change what backward "
+                "relies on. Build a new tensor instead, e.g. t = t * (mask == 0) or "
+                "t = tl.where(mask, 0.0, t); the seeds' `dh[a1 <= 0] = 0` is what relu's backward "
+                "already does for you")
+        self.data[_index(index)] = _plain(value)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    # ------------------------------------------------------------ composites
+    def softmax(self, axis: int = -1) -> "Tensor":
+        from .functional import softmax
+        return softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> "Tensor":
+        from .functional import log_softmax
+        return log_softmax(self, axis)
+
+    def cross_entropy(self, labels: Any) -> "Tensor":
+        from .functional import cross_entropy
+        return cross_entropy(self, labels)
+
+
+def _plain(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+# ----------------------------------------------------------------- free functions
+
+def tensor(data: Any, requires_grad: bool = False, name: Optional[str] = None) -> Tensor:
+    return Tensor(data, requires_grad=requires_grad, name=name)
+
+
+def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False,
+          name: Optional[str] = None) -> Tensor:
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad, name=name)
+
+
+def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False,
+         name: Optional[str] = None) -> Tensor:
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad, name=name)
+
+
+def randn(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False,
+          seed: Optional[int] = None, name: Optional[str] = None) -> Tensor:
+    """Standard normal samples. ``seed=None`` draws from ``np.random`` (so
+    ``np.random.seed`` works as in cs231n); an int seed uses its own generator."""
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    draw = np.random.randn(*shape) if seed is None else np.random.default_rng(seed).standard_normal(shape)
+    return Tensor(np.asarray(draw, dtype=dtype), requires_grad=requires_grad, name=name)
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Elementwise ``a`` where ``condition`` else ``b``; the condition gets no gradient."""
+    cond = np.asarray(_plain(condition), dtype=bool)
+    return apply(ops.Where, (a, b), {"condition": cond})
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return apply(ops.Maximum, (a, b), _EMPTY)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    if len(tensors) == 0:
+        raise ValueError("concatenate: need at least one tensor")
+    return apply(ops.Concatenate, tuple(tensors), {"axis": axis})
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    if len(tensors) == 0:
+        raise ValueError("stack: need at least one tensor")
+    return apply(ops.Stack, tuple(tensors), {"axis": axis})
+
+
+def _method(name: str):
+    def fn(x: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(x if isinstance(x, Tensor) else Tensor(x), name)(*args, **kwargs)
+    fn.__name__ = name
+    fn.__doc__ = f"``tl.{name}(x, ...)`` is ``x.{name}(...)``."
+    return fn
+
+
+exp, log, sqrt, relu, sigmoid, tanh = (_method(n) for n in ("exp", "log", "sqrt", "relu", "sigmoid", "tanh"))
+reshape, transpose, squeeze, expand_dims = (_method(n) for n in ("reshape", "transpose", "squeeze", "expand_dims"))
+clip, argmax = _method("clip"), _method("argmax")
