@@ -133,6 +133,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple, dtype) -> np.ndarray:
     and cast it to the input's dtype. The only place this is done."""
     if grad.shape != shape:
         extra = grad.ndim - len(shape)
+        if extra < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[extra:])):
+            # e.g. a user-defined backward returning a wrong shape: never reshape silently
+            raise RuntimeError(f"a gradient of shape {grad.shape} cannot be summed back to "
+                               f"an input of shape {shape}")
         axes = tuple(range(extra)) + tuple(
             i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
         grad = np.sum(grad, axis=axes, keepdims=True) if axes else grad
@@ -149,6 +153,9 @@ def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
     parents = node.parents
     needs = [p.requires_grad for p in parents]
     raw = node.op.backward(g, node.data, [p.data for p in parents], needs, **node.args)
+    if type(raw) is np.ndarray or len(raw) != len(parents):  # a learner's `return g * 2 * x`
+        raise RuntimeError(f"{node.op.name} backward must return a tuple with one gradient "
+                           f"(or None) per input: {len(parents)} input(s)")
     grads = []
     for p, need, pg in zip(parents, needs, raw):
         if not need or pg is None:
@@ -157,7 +164,10 @@ def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
         if type(pg) is not np.ndarray:  # 0-d arithmetic gives NumPy scalars
             pg = np.asarray(pg)
         if pg.shape != p.data.shape or pg.dtype != p.data.dtype:
-            pg = unbroadcast(pg, p.data.shape, p.data.dtype)
+            try:
+                pg = unbroadcast(pg, p.data.shape, p.data.dtype)
+            except RuntimeError as e:
+                raise RuntimeError(f"{node.op.name} backward: {e}") from None
         grads.append(pg)
     if state.anomaly:
         for p, pg in zip(parents, grads):

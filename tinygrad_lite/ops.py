@@ -260,6 +260,8 @@ class Pow(Function):
         (x,) = xs
         if exponent == 2:  # the L2 term: skip a power
             return (g * (2 * x),)
+        if exponent == 0:  # x**0 is constant: 0 everywhere, also at x = 0 (as PyTorch)
+            return (np.zeros_like(g),)
         return (g * (exponent * np.power(x, exponent - 1)),)
 
     @staticmethod
@@ -430,6 +432,8 @@ class Sum(Function):
 
     @staticmethod
     def torch(x, axis, keepdims):
+        if axis == ():  # NumPy: reduce nothing; torch's dim=() would reduce everything
+            return x.clone()
         return x.sum(dim=axis, keepdim=keepdims) if axis is not None else \
             (x.sum().reshape((1,) * x.ndim) if keepdims else x.sum())
 
@@ -449,6 +453,8 @@ class Mean(Function):
 
     @staticmethod
     def torch(x, axis, keepdims):
+        if axis == ():  # NumPy: reduce nothing; torch's dim=() would reduce everything
+            return x.clone()
         return x.mean(dim=axis, keepdim=keepdims) if axis is not None else \
             (x.mean().reshape((1,) * x.ndim) if keepdims else x.mean())
 
@@ -473,6 +479,8 @@ class Max(Function):
 
     @staticmethod
     def torch(x, axis, keepdims):
+        if axis == ():  # NumPy: reduce nothing; torch's dim=() would reduce everything
+            return x.clone()
         return _torch().amax(x, dim=() if axis is None else axis, keepdim=keepdims)
 
 
@@ -489,6 +497,8 @@ class Min(Function):
 
     @staticmethod
     def torch(x, axis, keepdims):
+        if axis == ():  # NumPy: reduce nothing; torch's dim=() would reduce everything
+            return x.clone()
         return _torch().amin(x, dim=() if axis is None else axis, keepdim=keepdims)
 
 
@@ -522,11 +532,14 @@ class Transpose(Function):
     def backward(g, out, xs, needs, axes):
         if axes is None:
             return (np.transpose(g),)
-        return (np.transpose(g, np.argsort(axes)),)
+        # Negative axes (x.transpose(-1, 0)) are normalised first, or argsort inverts
+        # the wrong permutation.
+        return (np.transpose(g, np.argsort([a % g.ndim for a in axes])),)
 
     @staticmethod
     def torch(x, axes):
-        return x.permute(*(axes if axes is not None else range(x.ndim - 1, -1, -1)))
+        # One tuple argument: permute() with no arguments fails on a 0-d tensor.
+        return x.permute(tuple(axes if axes is not None else range(x.ndim - 1, -1, -1)))
 
 
 def _is_basic(index) -> bool:
@@ -558,7 +571,13 @@ class Getitem(Function):
     def torch(x, index):
         torch = _torch()
         parts = index if isinstance(index, tuple) else (index,)
-        parts = tuple(torch.as_tensor(p) if isinstance(p, np.ndarray) else p for p in parts)
+        if any(isinstance(p, slice) and p.step is not None and p.step < 0 for p in parts):
+            # torch has no negative steps: gather the flat positions NumPy would pick.
+            pos = np.array(np.arange(x.numel()).reshape(tuple(x.shape))[index])  # a copy
+            return x.reshape(-1)[torch.as_tensor(pos)]
+        # Integer indices go over as int64: torch reads a uint8 index as a boolean mask.
+        parts = tuple((torch.as_tensor(p.astype(np.int64) if p.dtype.kind in "iu" else p))
+                      if isinstance(p, np.ndarray) else p for p in parts)
         return x[parts if isinstance(index, tuple) else parts[0]]
 
     @classmethod
