@@ -1,0 +1,54 @@
+"""Shared test setup: one deterministic hypothesis profile, and the per-op summary
+(hypothesis cases run, worst error vs central differences and vs PyTorch) that
+tests/test_ops.py records and the closing note of the engine issue quotes."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Seeded and derandomized: every run draws the same cases, nothing is stored on disk.
+settings.register_profile(
+    "tinygrad_lite",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=int(os.environ.get("TL_HYPOTHESIS_EXAMPLES", "30")),
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tinygrad_lite"))
+
+#: op name -> {"cases", "num_rel", "num_abs", "torch_rel", "torch_abs"} (see test_ops.record)
+OP_STATS: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _seed_numpy():
+    """Tests that use np.random (as cs231n code does) see the same numbers every run."""
+    np.random.seed(0)
+    yield
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not OP_STATS:
+        return
+    tr = terminalreporter
+    tr.write_sep("-", "op table: hypothesis cases and worst gradient errors")
+    tr.write_line("rel = worst cs231n rel_error (any entry), abs = worst |engine - reference|; "
+                  "pass: rel < 1e-6 or abs < 1e-8 (numeric), rel <= 1e-9 or abs <= 1e-12 (torch)")
+    tr.write_line(f"{'op':<16}{'cases':>6}{'numeric rel':>13}{'numeric abs':>13}"
+                  f"{'torch cases':>12}{'torch rel':>11}{'torch abs':>11}")
+    worst = {"num_rel": 0.0, "num_abs": 0.0, "torch_rel": 0.0, "torch_abs": 0.0}
+    total = total_torch = 0
+    for name in sorted(OP_STATS):
+        s = OP_STATS[name]
+        total += s["cases"]
+        total_torch += s["torch_cases"]
+        for k in worst:
+            worst[k] = max(worst[k], s[k])
+        tr.write_line(f"{name:<16}{s['cases']:>6}{s['num_rel']:>13.2e}{s['num_abs']:>13.2e}"
+                      f"{s['torch_cases']:>12}{s['torch_rel']:>11.2e}{s['torch_abs']:>11.2e}")
+    tr.write_line(f"{'ALL':<16}{total:>6}{worst['num_rel']:>13.2e}{worst['num_abs']:>13.2e}"
+                  f"{total_torch:>12}{worst['torch_rel']:>11.2e}{worst['torch_abs']:>11.2e}")

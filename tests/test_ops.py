@@ -1,0 +1,491 @@
+"""The op-table test factory: every primitive in ``tinygrad_lite.ops.OPS`` (and the
+composites of ``functional.py``) against central differences and against PyTorch.
+
+Each op has a *case generator* in ``SPECS`` below, keyed by op name: given
+hypothesis' ``draw`` it returns the input arrays, how each is passed (a Tensor
+that requires grad, a constant Tensor, a plain ndarray or a Python number) and
+the function to differentiate. Inputs are kept away from kinks and domain edges
+(relu/abs at 0, log/sqrt near 0, ties in max/min/maximum, clip bounds), so
+central differences are meaningful there; ties and bounds are checked against
+PyTorch separately at the end of this file. ``test_every_op_has_a_spec`` fails
+when an op is added to the table without a spec here.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+import tinygrad_lite as tl
+from tinygrad_lite.ops import OPS
+
+from conftest import OP_STATS
+
+try:
+    import torch  # noqa: F401
+    from tinygrad_lite.torch_replay import replay_in_torch, torch_gradients
+    HAVE_TORCH = True
+except ImportError:  # the oracle is optional: its tests skip
+    HAVE_TORCH = False
+
+NUM_REL, NUM_ABS = 1e-6, 1e-8      # central differences: rel_error, or absolute for tiny entries
+TORCH_REL, TORCH_ABS = 1e-9, 1e-12  # PyTorch replays the same float64 math
+H = 1e-6                            # central-difference step
+
+COMPOSITES = {"softmax", "log_softmax", "cross_entropy"}
+
+
+# ----------------------------------------------------------------- the case table
+
+@dataclass
+class Case:
+    arrays: list            # float64 (or label) arrays, one per operand
+    kinds: list             # per operand: "grad" | "const" | "array" | "number" | "labels"
+    fn: Callable            # fn(*operands) -> Tensor
+    desc: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+SPECS: dict[str, Callable[[Any], Case]] = {}
+
+
+def spec(*names: str):
+    def register(builder):
+        for n in names:
+            SPECS[n] = (lambda b, n: (lambda draw: b(draw, n)))(builder, n)
+        return builder
+    return register
+
+
+SHAPE = array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
+
+
+def rng_of(draw) -> np.random.Generator:
+    return np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+
+
+def away(rng, shape, lo=0.2, hi=2.0):
+    """Values with lo <= |v| <= hi and a random sign: away from 0."""
+    return rng.uniform(lo, hi, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def grid(rng, shape, offset=0.0):
+    """Multiples of 0.5 plus ``offset`` plus a little noise: two grids 0.25 apart never tie."""
+    return rng.integers(-4, 5, shape) * 0.5 + offset + rng.uniform(-0.05, 0.05, shape)
+
+
+def distinct(rng, shape):
+    """All entries distinct, at least 0.15 apart: no ties anywhere for max/min."""
+    n = int(np.prod(shape, dtype=int))
+    v = rng.permutation(n) * 0.25 - n * 0.125 + rng.uniform(-0.05, 0.05, n)
+    return v.reshape(shape)
+
+
+def kinds_for(draw, n: int, number_ok=(True,) * 8, array_ok: bool = True) -> list:
+    """How each of n operands is passed; at least one requires grad."""
+    options = ["grad", "const"] + (["array"] if array_ok else [])
+    kinds = [draw(st.sampled_from(options + (["number"] if number_ok[i] else [])))
+             for i in range(n)]
+    if "grad" not in kinds:
+        kinds[draw(st.integers(0, n - 1))] = "grad"
+    return kinds
+
+
+BINARY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+          "div": lambda a, b: a / b, "maximum": None}
+
+
+@spec("add", "sub", "mul", "div", "maximum")
+def _binary(draw, name):
+    rng = rng_of(draw)
+    (sa, sb), _ = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3))
+    if name == "maximum":
+        a, b = grid(rng, sa), grid(rng, sb, offset=0.25)
+        style = draw(st.sampled_from(["tl.maximum", "method"]))
+        fn = (lambda x, y: tl.maximum(x, y)) if style == "tl.maximum" else (lambda x, y: x.maximum(y))
+    else:
+        a = rng.uniform(-2, 2, sa)
+        b = away(rng, sb, 0.5, 2.0) if name == "div" else rng.uniform(-2, 2, sb)
+        fn = BINARY[name]
+    kinds = kinds_for(draw, 2, number_ok=(sa == (), sb == ()))
+    if name == "maximum" and kinds[0] in ("array", "number"):
+        kinds[0] = "const"  # np.maximum(arr, t) is NumPy's, not ours: tl.maximum covers it
+    return Case([a, b], kinds, fn, f"{sa} {name} {sb}")
+
+
+@spec("where")
+def _where(draw, name):
+    rng = rng_of(draw)
+    (sc, sa, sb), _ = draw(mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3))
+    cond = rng.random(sc) < 0.5
+    cond_as = draw(st.sampled_from(["array", "tensor", "list"]))
+    c = {"array": cond, "tensor": tl.Tensor(cond), "list": cond.tolist()}[cond_as]
+    kinds = kinds_for(draw, 2, number_ok=(sa == (), sb == ()))
+    return Case([rng.uniform(-2, 2, sa), rng.uniform(-2, 2, sb)], kinds,
+                lambda a, b: tl.where(c, a, b), f"where({sc} as {cond_as}, {sa}, {sb})")
+
+
+@spec("matmul")
+def _matmul(draw, name):
+    rng = rng_of(draw)
+    n, k, m = (draw(st.integers(1, 4)) for _ in range(3))
+    form = draw(st.sampled_from(["1d@1d", "1d@2d", "2d@1d", "2d@2d", "batched", "1d@batched",
+                                 "batched@1d"]))
+    (ba, bb), _ = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3))
+    sa = {"1d@1d": (k,), "1d@2d": (k,), "2d@1d": (n, k), "2d@2d": (n, k), "batched": ba + (n, k),
+          "1d@batched": (k,), "batched@1d": ba + (n, k)}[form]
+    sb = {"1d@1d": (k,), "1d@2d": (k, m), "2d@1d": (k,), "2d@2d": (k, m), "batched": bb + (k, m),
+          "1d@batched": bb + (k, m), "batched@1d": (k,)}[form]
+    kinds = kinds_for(draw, 2, number_ok=(False, False))
+    return Case([rng.uniform(-2, 2, sa), rng.uniform(-2, 2, sb)], kinds, lambda a, b: a @ b,
+                f"{form}: {sa} @ {sb}")
+
+
+UNARY = {
+    "neg": (lambda rng, s: rng.uniform(-2, 2, s), lambda x: -x),
+    "exp": (lambda rng, s: rng.uniform(-3, 3, s), lambda x: x.exp()),
+    "log": (lambda rng, s: rng.uniform(0.3, 3, s), lambda x: x.log()),
+    "sqrt": (lambda rng, s: rng.uniform(0.3, 3, s), lambda x: x.sqrt()),
+    "abs": (lambda rng, s: away(rng, s), lambda x: abs(x)),
+    "relu": (lambda rng, s: away(rng, s), lambda x: x.relu()),
+    "sigmoid": (lambda rng, s: rng.uniform(-4, 4, s), lambda x: x.sigmoid()),
+    "tanh": (lambda rng, s: rng.uniform(-3, 3, s), lambda x: x.tanh()),
+}
+FREE = {"exp": tl.exp, "log": tl.log, "sqrt": tl.sqrt, "relu": tl.relu, "sigmoid": tl.sigmoid,
+        "tanh": tl.tanh}
+
+
+@spec(*UNARY)
+def _unary(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    make, fn = UNARY[name]
+    if name in FREE and draw(st.booleans()):
+        fn = FREE[name]  # tl.exp(t) is t.exp()
+    return Case([make(rng, shape)], ["grad"], fn, f"{name}{shape}")
+
+
+@spec("pow")
+def _pow(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    p = draw(st.sampled_from([2, 3, -1, -2, 0, 1, 0.5, -0.5, 1.5, 2.5, 2.0]))
+    x = rng.uniform(0.3, 2.5, shape) if float(p) != int(p) else away(rng, shape, 0.3, 2.0)
+    return Case([x], ["grad"], lambda t: t ** p, f"{shape} ** {p!r}")
+
+
+@spec("clip")
+def _clip(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    lo, hi = sorted(draw(st.lists(st.sampled_from([-1.5, -1.0, -0.5, 0.0, 0.5, 1.0]), min_size=2,
+                                  max_size=2)))
+    which = draw(st.sampled_from(["both", "min", "max"]))
+    lo, hi = (lo, hi) if which == "both" else (lo, None) if which == "min" else (None, hi)
+    x = grid(rng, shape, offset=0.25)  # the bounds are on the 0.5 grid: never hit
+    style = draw(st.booleans())
+    fn = (lambda t: t.clip(lo, hi)) if style else (lambda t: tl.clip(t, min=lo, max=hi))
+    return Case([x], ["grad"], fn, f"clip({shape}, {lo}, {hi})")
+
+
+@spec("cast")
+def _cast(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    dtype = draw(st.sampled_from([np.float64, "float64", np.dtype("f8")]))
+    # float64 -> float32 -> float64 is checked against PyTorch in test_cast_float32_vs_torch.
+    return Case([rng.uniform(-2, 2, shape)], ["grad"], lambda t: t.astype(dtype) * 1.0,
+                f"{shape}.astype({dtype!r})")
+
+
+def draw_axis(draw, ndim: int):
+    """None, an int, or a tuple (maybe empty, unordered, negative) of distinct axes: NumPy's forms."""
+    if ndim == 0:
+        return draw(st.sampled_from([None, ()]))
+    form = draw(st.sampled_from(["none", "int", "tuple", "list"]))
+    if form == "none":
+        return None
+    if form == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    axes = draw(st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim))
+    axes = [a - ndim if draw(st.booleans()) else a for a in axes]
+    return tuple(axes) if form == "tuple" else axes
+
+
+@spec("sum", "mean", "max", "min")
+def _reduce(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    axis = draw_axis(draw, len(shape))
+    keepdims = draw(st.booleans())
+    x = distinct(rng, shape) if name in ("max", "min") else rng.uniform(-2, 2, shape)
+    return Case([x], ["grad"], lambda t: getattr(t, name)(axis=axis, keepdims=keepdims),
+                f"{shape}.{name}(axis={axis}, keepdims={keepdims})")
+
+
+def factor(n: int) -> list:
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return out
+
+
+@spec("reshape")
+def _reshape(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    size = int(np.prod(shape, dtype=int))
+    parts = draw(st.permutations(factor(size)))
+    ndim = draw(st.integers(0 if size == 1 else 1, 3))
+    new = [1] * max(ndim, 1) if ndim else []
+    for i, p in enumerate(parts):
+        new[i % len(new)] *= p
+    new = list(draw(st.permutations(new)))
+    if new and draw(st.booleans()):
+        new[draw(st.integers(0, len(new) - 1))] = -1
+    new = tuple(new)
+    style = draw(st.sampled_from(["tuple", "star", "tl"]))
+    fn = {"tuple": lambda t: t.reshape(new), "star": lambda t: t.reshape(*new),
+          "tl": lambda t: tl.reshape(t, new)}[style]
+    return Case([rng.uniform(-2, 2, shape)], ["grad"], fn, f"{shape}.reshape({new})")
+
+
+@spec("transpose")
+def _transpose(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    nd = len(shape)
+    axes = list(draw(st.permutations(range(nd))))
+    axes = tuple(a - nd if draw(st.booleans()) else a for a in axes)
+    style = draw(st.sampled_from(["T", "none", "star", "tuple", "tl"]))
+    fn = {"T": lambda t: t.T, "none": lambda t: t.transpose(), "star": lambda t: t.transpose(*axes),
+          "tuple": lambda t: t.transpose(axes), "tl": lambda t: tl.transpose(t, axes)}[style]
+    return Case([rng.uniform(-2, 2, shape)], ["grad"], fn, f"{shape}.transpose {style} {axes}")
+
+
+def basic_index(draw, rng, shape):
+    parts = []
+    for n in shape[:draw(st.integers(0, len(shape)))]:
+        kind = draw(st.sampled_from(["int", "slice", "full", "newaxis"]))
+        if kind == "int":
+            parts.append(draw(st.integers(-n, n - 1)))
+        elif kind == "slice":
+            start = draw(st.one_of(st.none(), st.integers(-n, n)))
+            stop = draw(st.one_of(st.none(), st.integers(-n, n)))
+            step = draw(st.sampled_from([None, 1, 2, -1, -2]))
+            parts.append(slice(start, stop, step))
+        elif kind == "full":
+            parts.append(slice(None))
+        else:
+            parts.extend([None, slice(None)])
+    if draw(st.booleans()):
+        parts.insert(draw(st.integers(0, len(parts))), Ellipsis)
+    return tuple(parts) if len(parts) != 1 or draw(st.booleans()) else parts[0]
+
+
+@spec("getitem")
+def _getitem(draw, name):
+    rng = rng_of(draw)
+    form = draw(st.sampled_from(["basic", "int_array", "rows_cols", "pairs", "bool_full",
+                                 "bool_rows", "list", "scalar"]))
+    if form == "scalar":
+        shape, index = (), draw(st.sampled_from([(), Ellipsis, None]))
+    elif form == "basic":
+        shape = draw(SHAPE)
+        index = basic_index(draw, rng, shape)
+    elif form == "rows_cols":  # cs231n's scores[np.arange(N), y]
+        shape = (draw(st.integers(1, 5)), draw(st.integers(1, 4)))
+        index = (np.arange(shape[0]), rng.integers(0, shape[1], shape[0]))
+    else:
+        shape = draw(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+        n = shape[0]
+        if form == "int_array":  # repeats and negative indices, on axis 0 or 1
+            idx = rng.integers(-n, n, draw(st.integers(1, 6)))
+            index = (slice(None), rng.integers(-shape[1], shape[1], 5)) \
+                if len(shape) > 1 and draw(st.booleans()) else idx
+        elif form == "pairs":  # the same element picked twice must get both gradients
+            i = rng.integers(0, n, 4)
+            j = rng.integers(0, shape[-1], 4)
+            index = np.concatenate([i, i]) if len(shape) == 1 else \
+                (np.concatenate([i, i]), np.concatenate([j, j]))
+        elif form == "bool_full":
+            index = rng.random(shape) < 0.5
+        elif form == "bool_rows":
+            index = rng.random(n) < 0.5
+        else:
+            index = [int(v) for v in rng.integers(0, n, 3)]
+    style = draw(st.sampled_from(["plain", "tensor"])) if isinstance(index, np.ndarray) else "plain"
+    idx = tl.Tensor(index) if style == "tensor" else index
+    return Case([rng.uniform(-2, 2, shape)], ["grad"], lambda t: t[idx], f"{form}: x{shape}[{index!r}]")
+
+
+def draw_parts(draw, rng, stack: bool):
+    count = draw(st.integers(1, 3))
+    base = list(draw(array_shapes(min_dims=0 if stack else 1, max_dims=3, min_side=1, max_side=3)))
+    nd = len(base)
+    axis = draw(st.integers(-(nd + 1), nd) if stack else st.integers(-nd, nd - 1))
+    shapes = []
+    for _ in range(count):
+        s = list(base)
+        if not stack:
+            s[axis] = draw(st.integers(1, 3))
+        shapes.append(tuple(s))
+    return [rng.uniform(-2, 2, s) for s in shapes], axis
+
+
+@spec("concatenate", "stack")
+def _join(draw, name):
+    rng = rng_of(draw)
+    arrays, axis = draw_parts(draw, rng, stack=name == "stack")
+    kinds = kinds_for(draw, len(arrays), number_ok=(False,) * 3)
+    fn = (lambda *ts: tl.concatenate(list(ts), axis=axis)) if name == "concatenate" else \
+        (lambda *ts: tl.stack(ts, axis=axis))
+    return Case(arrays, kinds, fn, f"{name}({[a.shape for a in arrays]}, axis={axis})")
+
+
+@spec("softmax", "log_softmax")
+def _softmax(draw, name):
+    rng = rng_of(draw)
+    shape = draw(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    style = draw(st.booleans())
+    fn = (lambda t: getattr(tl, name)(t, axis=axis)) if style else (lambda t: getattr(t, name)(axis))
+    return Case([rng.uniform(-3, 3, shape)], ["grad"], fn, f"{name}({shape}, axis={axis})")
+
+
+@spec("cross_entropy")
+def _cross_entropy(draw, name):
+    rng = rng_of(draw)
+    n, c = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    labels = rng.integers(0, c, n).astype(draw(st.sampled_from([np.int64, np.int32, np.uint8])))
+    style = draw(st.sampled_from(["tl", "method", "tensor_labels"]))
+    fn = {"tl": lambda t: tl.cross_entropy(t, labels), "method": lambda t: t.cross_entropy(labels),
+          "tensor_labels": lambda t: tl.cross_entropy(t, tl.Tensor(labels))}[style]
+    return Case([rng.uniform(-3, 3, (n, c))], ["grad"], fn, f"cross_entropy(({n}, {c}), {labels})")
+
+
+# ----------------------------------------------------------------- the factory
+
+def builtin_ops() -> list:
+    return sorted(n for n, cls in OPS.items() if cls.__module__.startswith("tinygrad_lite."))
+
+
+def test_every_op_has_a_spec():
+    missing = [n for n in builtin_ops() if n not in SPECS]
+    assert not missing, (f"ops without a case generator in tests/test_ops.py SPECS: {missing}; "
+                         f"add one so the new op is tested against numeric and PyTorch gradients")
+
+
+def operands(case: Case) -> tuple[list, list]:
+    """The operands to pass, and the Tensors among them that require grad."""
+    ops_, grads = [], []
+    for arr, kind in zip(case.arrays, case.kinds):
+        if kind == "grad":
+            t = tl.Tensor(arr, requires_grad=True)
+            grads.append(t)
+        elif kind == "const":
+            t = tl.Tensor(arr)
+        elif kind == "number":
+            t = float(arr)
+        else:
+            t = arr
+        ops_.append(t)
+    return ops_, grads
+
+
+def record(name: str, key: str, a: np.ndarray, b: np.ndarray, abs_tol: float) -> None:
+    s = OP_STATS.setdefault(name, {"cases": 0, "torch_cases": 0, "num_rel": 0.0, "num_abs": 0.0,
+                                   "torch_rel": 0.0, "torch_abs": 0.0})
+    diff = np.abs(a - b)
+    if diff.size:
+        rel = diff / np.maximum(1e-8, np.abs(a) + np.abs(b))  # cs231n's rel_error, per entry
+        s[key + "_abs"] = max(s[key + "_abs"], float(diff.max()))
+        s[key + "_rel"] = max(s[key + "_rel"], float(rel.max()))
+
+
+def check_close(what: str, a: np.ndarray, b: np.ndarray, rel_tol: float, abs_tol: float, case) -> None:
+    assert a.shape == b.shape, f"{what}: shape {a.shape} vs {b.shape} ({case.desc})"
+    diff = np.abs(a - b)
+    rel = diff / np.maximum(1e-8, np.abs(a) + np.abs(b))
+    bad = (rel > rel_tol) & (diff > abs_tol)
+    assert not bad.any(), (f"{what} mismatch for {case.desc}: worst rel_error {rel.max():.3e}, "
+                           f"abs {diff.max():.3e}\nengine:\n{a}\nreference:\n{b}")
+
+
+def forward_graph(name: str, case: Case):
+    ops_, grads = operands(case)
+    out = case.fn(*ops_)
+    assert isinstance(out, tl.Tensor), case.desc
+    assert out.requires_grad and out.dtype == np.float64, case.desc
+    if name in COMPOSITES:
+        assert out.groups and out.groups[0].name == name, case.desc
+    else:
+        assert name in {n.op.name for n in tl.backward_order(out) if n.op is not None}, \
+            f"{case.desc} did not run op {name}"
+    return ops_, grads, out
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@given(data=st.data())
+def test_op_vs_numeric(name, data):
+    case = data.draw(st.composite(lambda draw: SPECS[name](draw))(), label="case")
+    ops_, grads, out = forward_graph(name, case)
+    rng = np.random.default_rng(len(case.desc))
+    seed = rng.uniform(-1, 1, out.shape)
+
+    # tl.grad leaves .grad alone; backward() then stores the same numbers.
+    returned = tl.grad(out, grads, grad_outputs=seed)
+    assert all(t.grad is None for t in grads)
+    out.backward(seed)
+    for t, g in zip(grads, returned):
+        assert t.grad.shape == t.shape and t.grad.dtype == t.dtype, case.desc
+        np.testing.assert_array_equal(t.grad, g, err_msg=case.desc)
+    for o, kind in zip(ops_, case.kinds):
+        if kind == "const":
+            assert o.grad is None, f"{case.desc}: a constant got a gradient"
+
+    def loss() -> float:
+        with tl.no_grad():
+            return float(np.sum(case.fn(*ops_).data * seed))
+
+    for t in grads:
+        numeric = np.zeros_like(t.data)
+        for ix in np.ndindex(t.shape):
+            old = t.data[ix]
+            t.data[ix] = old + H
+            plus = loss()
+            t.data[ix] = old - H
+            minus = loss()
+            t.data[ix] = old
+            numeric[ix] = (plus - minus) / (2 * H)
+        record(name, "num", t.grad, numeric, NUM_ABS)
+        check_close("gradient vs central differences", t.grad, numeric, NUM_REL, NUM_ABS, case)
+    OP_STATS[name]["cases"] += 1
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@given(data=st.data())
+def test_op_vs_torch(name, data):
+    if not HAVE_TORCH:
+        pytest.skip("PyTorch is not installed (pip install -e '.[torch]'): oracle tests skipped")
+    case = data.draw(st.composite(lambda draw: SPECS[name](draw))(), label="case")
+    ops_, grads, out = forward_graph(name, case)
+    seed = np.random.default_rng(len(case.desc)).uniform(-1, 1, out.shape)
+    tout, _ = replay_in_torch(out)
+    check_close("forward vs torch", out.data, tout.detach().numpy(), TORCH_REL, TORCH_ABS, case)
+    ours = tl.grad(out, grads, grad_outputs=seed)
+    theirs = torch_gradients(out, grads, gradient=seed)
+    for g, tg in zip(ours, theirs):
+        record(name, "torch", g, tg, TORCH_ABS)
+        check_close("gradient vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
+    OP_STATS.setdefault(name, {"cases": 0, "torch_cases": 0, "num_rel": 0.0, "num_abs": 0.0,
+                               "torch_rel": 0.0, "torch_abs": 0.0})["torch_cases"] += 1
