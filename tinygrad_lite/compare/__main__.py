@@ -1,0 +1,44 @@
+"""``python -m tinygrad_lite.compare --model cs231n|ng|column|scratch``: print the
+gradient comparison report for that seed's network; exit status 1 if it fails."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import BUGS, MODELS, run
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m tinygrad_lite.compare",
+        description="Compare the engine's gradients of a seed's two-layer net with the seed's "
+                    "hand derivation, central differences and PyTorch.")
+    ap.add_argument("--model", required=True, choices=MODELS,
+                    help="cs231n (seeds 000/001), ng (002), column (003), scratch (004)")
+    ap.add_argument("--data", choices=("fixture", "scaled", "random"), default=None,
+                    help="the seed's fixture (cs231n, column: the default), scaled (column), "
+                         "or seeded random data (the default for ng and scratch)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    ap.add_argument("--l2-half", action="store_true",
+                    help="cs231n: seed 001's 0.5 * reg * |W|^2 instead of seed 000's reg * |W|^2")
+    ap.add_argument("--bug", choices=BUGS, default=None,
+                    help="cs231n/ng: use a hand derivation with this mistake (to see a failing report)")
+    ap.add_argument("--no-numeric", action="store_true", help="skip central differences")
+    ap.add_argument("--torch", choices=("auto", "on", "off"), default="auto",
+                    help="the PyTorch column: auto (when installed), on (required), off")
+    ap.add_argument("--h", type=float, default=1e-5, help="central-difference step (default 1e-5)")
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = ap.parse_args(argv)
+    try:
+        report = run(args.model, args.data, args.seed, l2_half=args.l2_half, bug=args.bug,
+                     numeric=not args.no_numeric,
+                     torch={"auto": "auto", "on": True, "off": False}[args.torch], h=args.h)
+    except (ValueError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(report.to_markdown() if args.markdown else report)
+    return 0 if report.ok() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

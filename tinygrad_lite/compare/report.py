@@ -1,0 +1,520 @@
+"""``compare_gradients`` and ``GradientReport``: per parameter, does a gradient agree
+with the engine's? Against a hand derivation, central differences and PyTorch.
+
+See docs/compare.md.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+#: The comparisons, in table order.
+KINDS = ("hand", "numeric", "torch")
+
+#: ``kind -> (rtol, atol)``. An element passes when its cs231n relative error
+#: ``|e - o| / max(1e-8, |e| + |o|)`` is <= rtol *or* its absolute difference is
+#: <= atol; a comparison passes when every element does. Hand and torch are exact
+#: computations of the same float64 numbers; central differences carry ~1e-10 noise.
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
+    "hand": (1e-9, 1e-12),
+    "numeric": (1e-6, 1e-8),
+    "torch": (1e-9, 1e-12),
+}
+
+Hand = Union[None, Mapping[str, Any], Callable[[dict], Any]]
+
+
+def _elementwise(e: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cs231n's relative error and the absolute difference, element by element."""
+    diff = np.abs(e - o)
+    return diff / np.maximum(1e-8, np.abs(e) + np.abs(o)), diff
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Engine vs one other gradient (or loss) of one parameter.
+
+    ``rel_error`` is cs231n's ``rel_error`` (the max over elements) and ``max_abs``
+    the largest absolute difference. ``index`` is the element shown: the failing
+    element with the largest relative error when any fails, else the element with
+    the largest relative error; ``engine`` and ``other`` are the two numbers there.
+    ``missing`` marks a hand derivation that gives no gradient for the parameter.
+    """
+    kind: str
+    rel_error: float
+    max_abs: float
+    index: Optional[tuple]
+    engine: Optional[float]
+    other: Optional[float]
+    ok: bool
+    n_failing: int
+    size: int
+    rtol: float
+    atol: float
+    missing: bool = False
+
+    @classmethod
+    def of(cls, kind: str, engine: np.ndarray, other: np.ndarray, rtol: float,
+           atol: float) -> "Comparison":
+        engine = np.asarray(engine, dtype=np.float64)
+        other = np.asarray(other, dtype=np.float64)
+        if engine.size == 0:
+            return cls(kind, 0.0, 0.0, None, None, None, True, 0, 0, rtol, atol)
+        rel, diff = _elementwise(engine, other)
+        good = (diff <= atol) | (rel <= rtol)  # nan compares False: a nan fails
+        bad = ~good
+        # nan-aware "largest": a nan counts as the largest of all
+        rel_key = np.where(np.isnan(rel), np.inf, rel)
+        pool = np.where(bad, rel_key, -1.0) if bad.any() else rel_key
+        flat = int(np.argmax(pool))
+        index = tuple(int(i) for i in np.unravel_index(flat, engine.shape))
+        rel_max = float(np.nan if np.isnan(rel).any() else rel.max())
+        abs_max = float(np.nan if np.isnan(diff).any() else diff.max())
+        return cls(kind, rel_max, abs_max, index, float(engine[index]), float(other[index]),
+                   bool(good.all()), int(bad.sum()), int(engine.size), rtol, atol)
+
+    @classmethod
+    def absent(cls, kind: str, size: int, rtol: float, atol: float) -> "Comparison":
+        return cls(kind, math.inf, math.inf, None, None, None, False, size, size, rtol, atol,
+                   missing=True)
+
+
+@dataclass
+class Row:
+    """One parameter: its engine gradient, the other gradients, their comparisons."""
+    name: str
+    shape: tuple
+    engine: np.ndarray
+    others: dict = field(default_factory=dict)        # kind -> array (absent if missing)
+    comparisons: dict = field(default_factory=dict)   # kind -> Comparison
+
+    def ok(self, *kinds: str) -> bool:
+        return all(c.ok for k, c in self.comparisons.items() if not kinds or k in kinds)
+
+
+@dataclass(frozen=True)
+class Worst:
+    """The parameter, comparison and element with the largest relative error
+    (failing elements first), with both numbers."""
+    param: str
+    comparison: str
+    index: Optional[tuple]
+    engine: Optional[float]
+    other: Optional[float]
+    rel_error: float
+    abs_diff: float
+    ok: bool
+
+    def __str__(self) -> str:
+        where = self.param if self.index in (None, ()) else f"{self.param}{list(self.index)}"
+        if self.engine is None:
+            return f"{where}: the {self.comparison} side gives no gradient"
+        return (f"{where}, engine vs {self.comparison}: engine {self.engine:.10g} vs "
+                f"{self.comparison} {self.other:.10g} (rel_error {self.rel_error:.2e}, "
+                f"|diff| {self.abs_diff:.2e}){'' if self.ok else '  FAIL'}")
+
+
+class GradientReport:
+    """The result of :func:`compare_gradients`.
+
+    - ``rows``: one :class:`Row` per parameter (``report["W1"]`` is that row);
+    - ``kinds``: the comparisons made, among ``"hand", "numeric", "torch"``;
+    - ``losses``: ``{"engine": float, "hand": float | None, "torch": float | None}``
+      and ``loss_checks``: kind -> :class:`Comparison` of those losses;
+    - ``ok(*kinds)``, ``failing(kind="hand")``, ``failures()``, ``worst``;
+    - ``str(report)`` a text table, ``to_markdown()`` a Markdown one;
+    - ``graph``: the engine's loss Tensor (``backward`` has run, so every node's
+      ``.grad`` is set) and ``leaves``: name -> the leaf Tensor of that parameter
+      in ``graph`` (``leaf.name == name``). For diagrams: ``viz`` marks the wires
+      into ``leaves[n]`` for ``n in report.failing()``.
+    - ``notes``: what was skipped or worth knowing (torch absent, tiny gradients, ...).
+    """
+
+    def __init__(self, rows: list, kinds: tuple, losses: dict, loss_checks: dict,
+                 tolerances: dict, notes: list, graph: Tensor, leaves: dict, h: float,
+                 title: str = "") -> None:
+        self.rows = rows
+        self.kinds = kinds
+        self.losses = losses
+        self.loss_checks = loss_checks
+        self.tolerances = tolerances
+        self.notes = notes
+        self.graph = graph
+        self.leaves = leaves
+        self.h = h
+        self.title = title
+
+    # -------------------------------------------------------------- queries
+    def __getitem__(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no parameter {name!r} in this report (have {', '.join(self.names)})")
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def names(self) -> list:
+        return [r.name for r in self.rows]
+
+    def ok(self, *kinds: str) -> bool:
+        """True when every comparison made (or only those of ``kinds``) passes its
+        tolerance for every parameter, and the losses agree."""
+        for k in kinds:
+            if k not in KINDS:
+                raise ValueError(f"ok: unknown comparison {k!r} (one of {', '.join(KINDS)})")
+        rows_ok = all(r.ok(*kinds) for r in self.rows)
+        loss_ok = all(c.ok for k, c in self.loss_checks.items() if not kinds or k in kinds)
+        return rows_ok and loss_ok
+
+    def failing(self, kind: str = "hand") -> set:
+        """Names of the parameters whose engine-vs-``kind`` comparison fails
+        (``kind="any"``: any comparison). Empty when that comparison was not made.
+        This is the hook ``viz.draw(root, compare=report)`` reads."""
+        if kind != "any" and kind not in KINDS:
+            raise ValueError(f"failing: unknown comparison {kind!r} (one of {', '.join(KINDS)}, any)")
+        return {r.name for r in self.rows for k, c in r.comparisons.items()
+                if (kind == "any" or k == kind) and not c.ok}
+
+    def failing_leaves(self, kind: str = "hand") -> list:
+        """The leaf Tensors of ``graph`` for :meth:`failing` (``leaf.name`` is the
+        parameter's name), in parameter order."""
+        bad = self.failing(kind)
+        return [self.leaves[n] for n in self.names if n in bad]
+
+    def failures(self) -> list:
+        """``[(param, Comparison), ...]`` for every failing comparison, in table order."""
+        return [(r.name, r.comparisons[k]) for r in self.rows for k in self.kinds
+                if k in r.comparisons and not r.comparisons[k].ok]
+
+    @property
+    def worst(self) -> Optional[Worst]:
+        """The (parameter, comparison, index) with the largest rel_error, failing
+        ones first, with the engine's and the other number; None if nothing was compared."""
+        best, key = None, None
+        for r in self.rows:
+            for k in self.kinds:
+                c = r.comparisons.get(k)
+                if c is None:
+                    continue
+                rel = math.inf if (c.missing or math.isnan(c.rel_error)) else c.rel_error
+                kk = (not c.ok, rel)
+                if key is None or kk > key:
+                    best, key = (r.name, c), kk
+        if best is None:
+            return None
+        name, c = best
+        return Worst(name, c.kind, c.index, c.engine, c.other, c.rel_error, c.max_abs, c.ok)
+
+    # -------------------------------------------------------------- rendering
+    def _table(self) -> tuple[list, list]:
+        head = ["param", "shape"]
+        for k in self.kinds:
+            head += [f"{k} rel_error", f"{k} max|diff|"]
+        head.append("ok")
+        body = []
+        for r in self.rows:
+            line = [r.name, str(tuple(r.shape))]
+            for k in self.kinds:
+                c = r.comparisons.get(k)
+                if c is None:
+                    line += ["-", "-"]
+                elif c.missing:
+                    line += ["missing", "missing"]
+                else:
+                    line += [f"{c.rel_error:.2e}", f"{c.max_abs:.2e}"]
+            line.append("yes" if r.ok() else "NO: " + ", ".join(
+                k for k in self.kinds if k in r.comparisons and not r.comparisons[k].ok))
+            body.append(line)
+        return head, body
+
+    def _loss_line(self) -> str:
+        parts = [f"engine {self.losses['engine']:.12g}"]
+        for k in ("hand", "torch"):
+            v = self.losses.get(k)
+            if v is not None:
+                c = self.loss_checks.get(k)
+                flag = "" if c is None or c.ok else f" (FAIL, |diff| {c.max_abs:.2e})"
+                parts.append(f"{k} {v:.12g}{flag}")
+        return "loss: " + ", ".join(parts)
+
+    def _failure_lines(self) -> list:
+        out = []
+        for name, c in self.failures():
+            if c.missing:
+                out.append(f"FAIL {name}: the hand derivation gives no gradient for {name!r}")
+                continue
+            where = name if c.index in (None, ()) else f"{name}{list(c.index)}"
+            out.append(f"FAIL {where}, engine vs {c.kind}: engine {c.engine:.10g} vs {c.kind} "
+                       f"{c.other:.10g} (rel_error {c.rel_error:.2e}, max|diff| {c.max_abs:.2e}; "
+                       f"{c.n_failing} of {c.size} elements outside rel<={c.rtol:g} or "
+                       f"|diff|<={c.atol:g})")
+        for k, c in self.loss_checks.items():
+            if not c.ok:
+                out.append(f"FAIL loss, engine vs {k}: engine {c.engine:.12g} vs {k} {c.other:.12g} "
+                           f"(rel_error {c.rel_error:.2e})")
+        return out
+
+    def _tol_line(self) -> str:
+        return "tolerances: " + "; ".join(
+            f"{k} rel<={self.tolerances[k][0]:g} or |diff|<={self.tolerances[k][1]:g}"
+            for k in self.kinds)
+
+    def _header(self) -> str:
+        what = " / ".join(f"numeric (h={self.h:g})" if k == "numeric" else k for k in self.kinds)
+        status = "PASS" if self.ok() else "FAIL"
+        title = f"{self.title}: " if self.title else ""
+        return f"{title}engine vs {what or 'nothing'}  [{status}]"
+
+    def __str__(self) -> str:
+        head, body = self._table()
+        widths = [max(len(x) for x in col) for col in zip(head, *body)]
+        fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+        lines = [self._header(), self._loss_line(), fmt(head), fmt(["-" * w for w in widths])]
+        lines += [fmt(b) for b in body]
+        lines.append(self._tol_line())
+        w = self.worst
+        if w is not None:
+            lines.append(f"worst: {w}")
+        lines += self._failure_lines()
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        head, body = self._table()
+        esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+        lines = [f"**{esc(self._header())}**", "", esc(self._loss_line()), "",
+                 "| " + " | ".join(esc(h) for h in head) + " |",
+                 "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(esc(c) for c in b) + " |" for b in body]
+        lines += ["", esc(self._tol_line())]
+        w = self.worst
+        extra = ([f"worst: {w}"] if w is not None else []) + self._failure_lines() + \
+            [f"note: {n}" for n in self.notes]
+        lines += [f"- {esc(x)}" for x in extra]
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return (f"<GradientReport {'ok' if self.ok() else 'FAILING'}: {len(self.rows)} params, "
+                f"comparisons {', '.join(self.kinds) or 'none'}>")
+
+
+# ------------------------------------------------------------------ building
+
+def _as_params(params: Any) -> dict:
+    if not isinstance(params, Mapping) or not params:
+        raise TypeError("compare_gradients: params must be a non-empty dict name -> array")
+    out = {}
+    for name, v in params.items():
+        if not isinstance(name, str):
+            raise TypeError(f"compare_gradients: parameter names must be strings, got {name!r}")
+        arr = v.data if isinstance(v, Tensor) else v
+        arr = np.array(arr, dtype=np.float64)  # a copy: nothing of the caller's is touched
+        out[name] = arr
+    return out
+
+
+def _engine_loss(loss_fn: Callable, tensors: dict) -> Tensor:
+    out = loss_fn(tensors)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"compare_gradients: loss_fn must return a Tensor, got {type(out).__name__}")
+    if out.size != 1:
+        raise ValueError(f"compare_gradients: loss_fn must return a scalar, got shape {out.shape}")
+    return out
+
+
+def _hand_grads(hand: Hand, params: dict, notes: list) -> tuple[Optional[float], dict]:
+    loss = None
+    if callable(hand) and not isinstance(hand, Mapping):
+        copies = {k: v.copy() for k, v in params.items()}
+        result = hand(copies)
+        moved = [k for k in params if not np.array_equal(copies[k], params[k], equal_nan=True)]
+        if moved:
+            notes.append(f"the hand derivation modified its params argument ({', '.join(moved)}); "
+                         f"compared values were computed from the original params")
+        if isinstance(result, tuple):
+            if len(result) != 2 or not isinstance(result[1], Mapping):
+                raise TypeError("compare_gradients: hand(params) must return a dict of gradients "
+                                "or a (loss, dict) pair")
+            loss, result = result
+            loss = float(np.asarray(loss).reshape(-1)[0]) if np.size(loss) == 1 else None
+        hand = result
+    if not isinstance(hand, Mapping):
+        raise TypeError(f"compare_gradients: hand must be a dict name -> gradient, a callable "
+                        f"params -> dict or (loss, dict), or None; got {type(hand).__name__}")
+    grads = {}
+    for key, g in hand.items():
+        name = key
+        if name not in params and isinstance(key, str) and key.startswith("d") and key[1:] in params:
+            name = key[1:]  # seed 002 keys its gradients dW1, db1, ...
+        if name not in params:
+            raise ValueError(f"compare_gradients: the hand gradients name {key!r}, which is not a "
+                             f"parameter (params: {', '.join(params)})")
+        if name in grads:
+            raise ValueError(f"compare_gradients: the hand gradients give {name!r} twice")
+        arr = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64)
+        want = params[name].shape
+        if arr.shape != want:
+            hint = ""
+            if arr.shape == want[::-1] and len(want) == 2:
+                hint = " (transposed?)"
+            elif arr.size == params[name].size:
+                hint = " (same number of elements: a missing or extra keepdims/reshape?)"
+            elif len(arr.shape) < len(want) or arr.size < params[name].size:
+                hint = " (summed over the wrong axis?)"
+            raise ValueError(f"compare_gradients: the hand gradient for {name!r} has shape "
+                             f"{arr.shape}, but parameter {name!r} has shape {want}{hint}")
+        grads[name] = arr
+    return loss, grads
+
+
+def _numeric(loss_fn: Callable, params: dict, h: float) -> dict:
+    """Central differences of ``loss_fn`` in every element of every parameter."""
+    def f(values: dict) -> float:
+        with no_grad():
+            out = _engine_loss(loss_fn, {k: Tensor(v, name=k) for k, v in values.items()})
+        return float(out.data.reshape(-1)[0])
+
+    grads = {}
+    for name, p in params.items():
+        values = dict(params)
+        x = p.copy()
+        values[name] = x
+        g = np.zeros_like(x)
+        for ix in np.ndindex(*x.shape):
+            old = x[ix]
+            x[ix] = old + h
+            plus = f(values)
+            x[ix] = old - h
+            minus = f(values)
+            x[ix] = old
+            g[ix] = (plus - minus) / (2 * h)
+        grads[name] = g
+    return grads
+
+
+def _torch(loss: Tensor, leaves: dict, mode: Any, notes: list) -> tuple[Optional[float], Optional[dict]]:
+    if mode is False or mode is None:
+        return None, None
+    if mode not in (True, "auto"):
+        raise ValueError(f"compare_gradients: torch must be 'auto', True or False, got {mode!r}")
+    try:
+        import torch
+    except ImportError:
+        if mode is True:
+            raise ImportError("compare_gradients: torch=True but PyTorch is not installed "
+                              "(pip install 'tinygrad_lite[torch]', or pass torch='auto' to skip "
+                              "the torch column)") from None
+        notes.append("PyTorch is not installed: the torch comparison was skipped")
+        return None, None
+    from ..torch_replay import replay_in_torch
+    try:
+        out, made = replay_in_torch(loss)
+        names = [n for n in leaves if id(leaves[n]) in made]
+        found = torch.autograd.grad(out.reshape(()), [made[id(leaves[n])] for n in names],
+                                    allow_unused=True) if names else []
+    except Exception as e:  # an op without a torch twin, a user op, ...
+        if mode is True:
+            raise RuntimeError(f"compare_gradients: replaying the graph in PyTorch failed: "
+                               f"{type(e).__name__}: {e}") from e
+        notes.append(f"replaying the graph in PyTorch failed ({type(e).__name__}: {e}): "
+                     f"the torch comparison was skipped")
+        return None, None
+    grads = {n: np.zeros(leaves[n].shape) for n in leaves}
+    for n, g in zip(names, found):
+        if g is not None:
+            grads[n] = g.detach().cpu().numpy().astype(np.float64)
+    return float(out.detach().reshape(-1)[0]), grads
+
+
+def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, Any], hand: Hand = None,
+                      *, numeric: bool = True, torch: Any = "auto", h: float = 1e-5,
+                      tolerances: Optional[Mapping[str, tuple]] = None,
+                      title: str = "") -> GradientReport:
+    """Compare the engine's gradient of ``loss_fn`` with a hand derivation, central
+    differences and PyTorch, parameter by parameter.
+
+    - ``loss_fn(tensors)``: builds the scalar loss from Tensor ops, given a dict
+      name -> Tensor (leaves with ``requires_grad=True`` and ``name`` set);
+    - ``params``: dict name -> array (copied to float64; never modified);
+    - ``hand``: the hand-derived gradients: a dict name -> array, or a callable
+      ``params -> dict`` or ``params -> (loss, dict)`` (it gets copies). Keys may
+      be the params' names or seed 002's ``dW1`` style. A gradient whose shape
+      differs from its parameter's raises ``ValueError`` naming both shapes; a
+      parameter it leaves out is a failing row;
+    - ``numeric``: central differences with step ``h`` on the same ``loss_fn``;
+    - ``torch``: ``"auto"`` replays the recorded graph in PyTorch when installed
+      (skipped with a note otherwise), ``True`` requires it, ``False`` skips;
+    - ``tolerances``: overrides of :data:`DEFAULT_TOLERANCES`, kind -> (rtol, atol).
+    """
+    notes: list = []
+    tol = dict(DEFAULT_TOLERANCES)
+    for k, v in (tolerances or {}).items():
+        if k not in KINDS:
+            raise ValueError(f"compare_gradients: unknown comparison {k!r} in tolerances")
+        tol[k] = (float(v[0]), float(v[1]))
+    params = _as_params(params)
+
+    # engine
+    leaves = {k: Tensor(v.copy(), requires_grad=True, name=k) for k, v in params.items()}
+    loss = _engine_loss(loss_fn, leaves)
+    if not loss.requires_grad:
+        raise ValueError("compare_gradients: the loss does not depend on any parameter "
+                         "(did loss_fn use the tensors it was given?)")
+    loss.backward()
+    engine = {}
+    for k, t in leaves.items():
+        if t.grad is None:
+            notes.append(f"{k!r} does not reach the loss: its engine gradient is taken as zeros")
+            engine[k] = np.zeros(t.shape)
+        else:
+            engine[k] = np.array(t.grad, dtype=np.float64)
+    losses: dict = {"engine": float(loss.data.reshape(-1)[0]), "hand": None, "torch": None}
+
+    others: dict = {}
+    if hand is not None:
+        losses["hand"], others["hand"] = _hand_grads(hand, params, notes)
+    if numeric:
+        others["numeric"] = _numeric(loss_fn, params, h)
+    torch_loss, torch_grads = _torch(loss, leaves, torch, notes)
+    if torch_grads is not None:
+        losses["torch"], others["torch"] = torch_loss, torch_grads
+    kinds = tuple(k for k in KINDS if k in others)
+
+    rows = []
+    for name, p in params.items():
+        row = Row(name, p.shape, engine[name])
+        for k in kinds:
+            rtol, atol = tol[k]
+            if name in others[k]:
+                row.others[k] = others[k][name]
+                row.comparisons[k] = Comparison.of(k, engine[name], others[k][name], rtol, atol)
+            else:
+                row.comparisons[k] = Comparison.absent(k, p.size, rtol, atol)
+        rows.append(row)
+
+    loss_checks = {}
+    for k in ("hand", "torch"):
+        if losses[k] is not None:
+            rtol, atol = tol[k]
+            loss_checks[k] = Comparison.of(k, np.array(losses["engine"]), np.array(losses[k]), rtol, atol)
+
+    # a gradient below the absolute tolerance passes whatever the other side says
+    if kinds:
+        atol = min(tol[k][1] for k in kinds)
+        tiny = [r.name for r in rows if r.engine.size and np.max(np.abs(r.engine)) <= atol]
+        if tiny:
+            notes.append(f"the engine gradient of {', '.join(tiny)} is at most {atol:g} here, so "
+                         f"its comparisons pass on the absolute tolerance and cannot tell a right "
+                         f"derivation from zeros: check on other data too")
+    return GradientReport(rows, kinds, losses, loss_checks, tol, notes, loss, leaves, h, title)
