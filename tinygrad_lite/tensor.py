@@ -54,6 +54,8 @@ def _lift(x: Any, like: np.ndarray) -> "Tensor":
         if like.dtype.kind == "f" and isinstance(x, (float, int, np.floating, np.integer)) \
                 and not isinstance(x, bool):
             return _new(np.asarray(x, dtype=like.dtype))
+        if type(x) is int and like.dtype.kind in "iu":  # int32 labels + 1 stay int32, as NumPy
+            return _new(np.asarray(x, dtype=like.dtype))
         return _new(_check_data(x))
     return _new(_check_data(x))
 
