@@ -489,3 +489,103 @@ def test_op_vs_torch(name, data):
         check_close("gradient vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
     OP_STATS.setdefault(name, {"cases": 0, "torch_cases": 0, "num_rel": 0.0, "num_abs": 0.0,
                                "torch_rel": 0.0, "torch_abs": 0.0})["torch_cases"] += 1
+
+
+# ----------------------------------------------------------------- kinks, ties, bounds vs PyTorch
+# Central differences mean nothing at a kink; PyTorch's conventions decide there.
+
+needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed: oracle skipped")
+
+
+def torch_check(fn, *arrays, seed=None):
+    ts = [tl.Tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*ts)
+    seed = np.random.default_rng(1).uniform(0.5, 1.5, out.shape) if seed is None else seed
+    ours = tl.grad(out, ts, grad_outputs=seed, allow_unused=True)
+    theirs = torch_gradients(out, ts, gradient=seed)
+    tout, _ = replay_in_torch(out)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-300)
+    for g, tg in zip(ours, theirs):
+        np.testing.assert_allclose(g, tg, rtol=1e-12, atol=1e-15)
+    return ours
+
+
+TIES = np.array([[1.0, 3.0, 3.0, -2.0], [2.0, 2.0, 2.0, 2.0], [0.0, -1.0, 0.0, -1.0]])
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (None, True), (0, False), (1, True),
+                                           (-1, False), ((0, 1), False), ((1, 0), True)])
+def test_extremum_ties_split_evenly_as_torch_amax(name, axis, keepdims):
+    g = torch_check(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), TIES)[0]
+    if name == "max" and axis == 1 and keepdims:
+        assert g[1].tolist() == pytest.approx([g[1, 0]] * 4)  # four-way tie: a quarter each
+
+
+@needs_torch
+def test_maximum_ties_relu_abs_at_zero_clip_at_bounds_as_torch():
+    a = np.array([[1.0, -1.0, 0.0], [2.0, 2.0, -3.0]])
+    b = np.array([1.0, 0.5, 0.0])
+    g = torch_check(lambda x, y: tl.maximum(x, y), a, b, seed=np.ones((2, 3)))
+    assert g[0][0, 0] == 0.5 and g[1][0] == 0.5  # a tie splits the gradient
+    x = np.array([-1.0, 0.0, 0.0, 1.0, 2.0])
+    assert torch_check(lambda t: t.relu(), x, seed=np.ones(5))[0].tolist() == [0, 0, 0, 1, 1]
+    assert torch_check(lambda t: abs(t), x, seed=np.ones(5))[0].tolist() == [-1, 0, 0, 1, 1]
+    g = torch_check(lambda t: t.clip(0.0, 1.0), x, seed=np.ones(5))[0]
+    assert g.tolist() == [0, 1, 1, 1, 0]  # bounds are inside, as torch.clamp
+    torch_check(lambda t: t.clip(min=0.0), x)
+    torch_check(lambda t: t.clip(max=1.0), x)
+    torch_check(lambda t: t ** 0, x)  # constant: gradient 0, also at 0
+    torch_check(lambda t: t ** 3 + t ** 1 + t ** 2, x)
+
+
+@needs_torch
+def test_cast_float32_vs_torch():
+    x = np.random.default_rng(0).uniform(-2, 2, (3, 4))
+
+    def fn(t):
+        y = t.astype(np.float32)
+        assert y.dtype == np.float32
+        z = (y * 2.5).exp().sum(axis=1)  # Python numbers keep float32
+        assert z.dtype == np.float32
+        return z.astype(np.float64)
+
+    ts = [tl.Tensor(x, requires_grad=True)]
+    out = fn(ts[0])
+    ours = tl.grad(out, ts, grad_outputs=np.ones(3))[0]
+    theirs = torch_gradients(out, ts, gradient=np.ones(3))[0]
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+@needs_torch
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax", "cross_entropy"])
+def test_composites_stable_for_scores_of_1e4(fn):
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(-1, 1, (4, 5)) * 1e4
+    scores[0] = [1e4, 1e4 - 1, -1e4, 0, 1e4 - 3]
+    labels = np.array([0, 2, 4, 4])
+    call = {"softmax": lambda t: tl.softmax(t, axis=1),
+            "log_softmax": lambda t: tl.log_softmax(t, axis=1),
+            "cross_entropy": lambda t: tl.cross_entropy(t, labels)}[fn]
+    with tl.detect_anomaly():  # no overflow, no nan, forward or backward
+        t = tl.Tensor(scores, requires_grad=True)
+        out = call(t)
+        out.backward(np.ones(out.shape))
+    assert np.all(np.isfinite(out.data)) and np.all(np.isfinite(t.grad))
+    torch_check(call, scores)
+    if fn == "softmax":
+        np.testing.assert_allclose(out.data.sum(axis=1), 1.0)
+
+
+@needs_torch
+def test_cs231n_score_indexing_with_repeats_as_torch():
+    scores = np.random.default_rng(4).uniform(-1, 1, (5, 3))
+    y = np.array([0, 1, 2, 2, 1])
+    torch_check(lambda s: s[np.arange(5), y], scores)
+    torch_check(lambda s: s[[0, 0, 0], [1, 1, 2]], scores)       # the same entry three times
+    torch_check(lambda s: s[range(5), y], scores)                  # as the seeds write it
+    s = tl.Tensor(scores, requires_grad=True)
+    s[[0, 0, 0], [1, 1, 2]].sum().backward()
+    assert s.grad[0, 1] == 2.0 and s.grad[0, 2] == 1.0 and s.grad.sum() == 3.0
