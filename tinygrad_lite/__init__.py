@@ -15,5 +15,6 @@ from .ops import OPS, Function
 from .tensor import (Tensor, argmax, clip, concatenate, exp, expand_dims, log, maximum, ones,
                      randn, relu, reshape, sigmoid, sqrt, squeeze, stack, tanh, tensor, transpose,
                      where, zeros)
+from .compare import GradientReport, compare_gradients
 
 __version__ = "0.1.0"
