@@ -359,3 +359,21 @@ def test_cli_markdown_column_notes_and_errors():
     r = subprocess.run([sys.executable, "-m", "tinygrad_lite.compare", "--model", "scratch",
                         "--data", "fixture"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "scratch has data random" in r.stderr
+
+
+def test_row_and_worst_conveniences():
+    r = run("ng", torch=False)
+    row = r["W1"]
+    assert row["hand"] is row.comparisons["hand"]
+    assert row.hand_rel_error == row.comparisons["hand"].rel_error and row.torch_rel_error is None
+    d = r.as_dicts()[0]
+    assert d["name"] == "W1" and d["shape"] == (4, 25) and d["ok"] and "numeric_max_abs" in d
+    w = r.worst
+    assert (w.name, w.parameter, w.kind, w.numbers) == (w.param, w.param, w.comparison, (w.engine, w.other))
+    with pytest.raises(AttributeError):
+        row.nothing_here
+
+
+def test_scalar_parameter():
+    r = compare_gradients(lambda t: (t["a"] ** 3).sum(), {"a": np.float64(2.0)}, {"a": 12.0})
+    assert r.ok() and r["a"].shape == () and r.worst.index == ()

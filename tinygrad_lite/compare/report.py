@@ -97,6 +97,29 @@ class Row:
     def ok(self, *kinds: str) -> bool:
         return all(c.ok for k, c in self.comparisons.items() if not kinds or k in kinds)
 
+    def __getitem__(self, kind: str) -> Comparison:
+        """``row["hand"]`` is the engine-vs-hand :class:`Comparison`."""
+        return self.comparisons[kind]
+
+    def __getattr__(self, attr: str) -> Any:
+        # flat names: row.hand_rel_error, row.numeric_max_abs, row.torch_ok, ...
+        kind, _, fieldname = attr.partition("_")
+        if kind in KINDS and fieldname and not attr.startswith("__"):
+            comparisons = self.__dict__.get("comparisons", {})
+            if kind in comparisons and hasattr(comparisons[kind], fieldname):
+                return getattr(comparisons[kind], fieldname)
+            if kind not in comparisons:
+                return None
+        raise AttributeError(f"Row has no attribute {attr!r}")
+
+    def as_dict(self) -> dict:
+        """A flat dict: name, shape, ok and ``{kind}_{rel_error, max_abs, index, engine, other, ok}``."""
+        out: dict = {"name": self.name, "shape": tuple(self.shape), "ok": self.ok()}
+        for k, c in self.comparisons.items():
+            for f in ("rel_error", "max_abs", "index", "engine", "other", "ok"):
+                out[f"{k}_{f}"] = getattr(c, f)
+        return out
+
 
 @dataclass(frozen=True)
 class Worst:
@@ -110,6 +133,12 @@ class Worst:
     rel_error: float
     abs_diff: float
     ok: bool
+
+    # aliases
+    name = property(lambda self: self.param)
+    parameter = property(lambda self: self.param)
+    kind = property(lambda self: self.comparison)
+    numbers = property(lambda self: (self.engine, self.other))
 
     def __str__(self) -> str:
         where = self.param if self.index in (None, ()) else f"{self.param}{list(self.index)}"
@@ -185,6 +214,10 @@ class GradientReport:
             raise ValueError(f"failing: unknown comparison {kind!r} (one of {', '.join(KINDS)}, any)")
         return {r.name for r in self.rows for k, c in r.comparisons.items()
                 if (kind == "any" or k == kind) and not c.ok}
+
+    def as_dicts(self) -> list:
+        """One flat dict per parameter (see :meth:`Row.as_dict`)."""
+        return [r.as_dict() for r in self.rows]
 
     def failing_leaves(self, kind: str = "hand") -> list:
         """The leaf Tensors of ``graph`` for :meth:`failing` (``leaf.name`` is the
