@@ -34,13 +34,23 @@ def relu(x: Any) -> Tensor:
     return _as_tensor(x).relu()
 
 
+def _row_max(op: str, x: Tensor, axis: int) -> np.ndarray:
+    """The max shift (a constant), with errors that name the composite."""
+    try:
+        return x.data.max(axis=axis, keepdims=True)
+    except np.exceptions.AxisError as e:
+        raise np.exceptions.AxisError(f"{op}: {e} (input shape {x.shape})") from None
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{op}: {e} (input shape {x.shape})") from None
+
+
 @composite("log_softmax")
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """log(softmax(x)) = (x - max) - log(sum(exp(x - max))): the max shift keeps
     exp from overflowing (scores of 1e4 are fine) and changes no gradient, so it
     is taken as a constant."""
     x = _as_tensor(x)
-    shifted = x - x.data.max(axis=axis, keepdims=True)
+    shifted = x - _row_max("log_softmax", x, axis)
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
@@ -48,7 +58,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(x - max) / sum(exp(x - max)) along ``axis``."""
     x = _as_tensor(x)
-    e = (x - x.data.max(axis=axis, keepdims=True)).exp()
+    e = (x - _row_max("softmax", x, axis)).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 

@@ -16,6 +16,11 @@ from .autograd import run_backward, state
 _EMPTY: dict = {}
 
 
+class GradientShapeError(ValueError, RuntimeError):
+    """A ``gradient=`` of the wrong shape: a shape error (NumPy users catch ValueError)
+    and a misuse of backward (PyTorch users catch RuntimeError)."""
+
+
 def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
     if isinstance(data, Tensor):
         return data.data
@@ -193,7 +198,8 @@ class Tensor:
             return np.ones_like(self.data)
         g = np.array(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
         if g.shape != self.shape:
-            raise ValueError(f"{who}: gradient has shape {g.shape}, the tensor has shape {self.shape}")
+            raise GradientShapeError(f"{who}: gradient has shape {g.shape}, the tensor has shape "
+                                     f"{self.shape}")
         return g
 
     def backward(self, gradient: Any = None) -> None:
