@@ -21,3 +21,75 @@ def test_sigmoid_neuron_circuit():
     assert round(f.item(), 2) == 0.73
     np.testing.assert_array_equal(np.round(w.grad, 2), [-0.20, -0.39, 0.20])
     np.testing.assert_array_equal(np.round(x.grad, 2), [0.39, -0.59])
+
+
+def _toy():
+    """cs231n's toy problem (seed 001): np.random.seed(0) model, np.random.seed(1) data."""
+    np.random.seed(0)
+    W1, b1 = 1e-1 * np.random.randn(4, 10), np.zeros(10)
+    W2, b2 = 1e-1 * np.random.randn(10, 3), np.zeros(3)
+    np.random.seed(1)
+    X, y = 10 * np.random.randn(5, 4), np.array([0, 1, 2, 2, 1])
+    return X, y, [W1, b1, W2, b2]
+
+
+def test_two_layer_net_written_as_the_seeds_write_it():
+    """Seed 001's forward, line by line on Tensors, against its hand-derived backward."""
+    X, y, arrays = _toy()
+    W1, b1, W2, b2 = (tl.Tensor(a.copy(), requires_grad=True) for a in arrays)
+    N, reg = X.shape[0], 0.05
+    z1 = X @ W1 + b1                                   # ndarray on the left
+    a1 = tl.maximum(0, z1)
+    scores = a1 @ W2 + b2
+    exp_scores = scores.exp()
+    a2 = exp_scores / exp_scores.sum(axis=1, keepdims=True)
+    corect_logprobs = -a2[range(N), y].log()
+    data_loss = corect_logprobs.sum() / N
+    reg_loss = 0.5 * reg * (W1 * W1).sum() + 0.5 * reg * (W2 * W2).sum()
+    loss = data_loss + reg_loss
+    loss.backward()
+
+    # the seed's backward, on plain arrays
+    w1, _, w2, _ = arrays
+    h = np.maximum(0, X @ w1)
+    e = np.exp(h @ w2)
+    dscores = e / e.sum(axis=1, keepdims=True)
+    dscores[range(N), y] -= 1
+    dscores /= N
+    dhidden = dscores @ w2.T
+    dhidden[h <= 0] = 0
+    expected = [X.T @ dhidden + reg * w1, dhidden.sum(axis=0), h.T @ dscores + reg * w2,
+                dscores.sum(axis=0)]
+    for t, g in zip((W1, b1, W2, b2), expected):
+        assert tl.rel_error(t.grad, g) < 1e-10
+    # and cs231n's own check of the whole loss
+    for t in (W1, b1, W2, b2):
+        f = lambda _: float(tl.cross_entropy(tl.maximum(0, X @ W1 + b1) @ W2 + b2, y).item()
+                            + 0.5 * reg * ((W1.data ** 2).sum() + (W2.data ** 2).sum()))
+        assert tl.rel_error(tl.eval_numerical_gradient(f, t), t.grad) < 1e-8
+
+
+def test_seed_000_softmax_circuit_with_reshape_broadcast():
+    """Seed 000 divides (N,) by a (1, N) row: the engine broadcasts it exactly as NumPy."""
+    X, y, arrays = _toy()
+    W1, b1, W2, b2 = (tl.Tensor(a.copy(), requires_grad=True) for a in arrays)
+    N, reg = X.shape[0], 0.05
+    a = X @ W1 + b1
+    b = a.relu()
+    scores = b @ W2 + b2
+    ytrue = np.array([[i, c] for i, c in enumerate(y)])
+    d = scores.exp()
+    f = d[ytrue[:, 0], ytrue[:, 1]] / d.sum(axis=1).reshape(1, N)
+    assert f.shape == (1, N)
+    loss = (-f.log()).sum() / N + reg * ((W1 * W1).sum() + (W2 * W2).sum())
+    loss.backward()
+    w1, _, w2, _ = arrays
+    h = np.maximum(0, X @ w1)
+    e = np.exp(h @ w2)
+    gs = e / e.sum(axis=1, keepdims=True)
+    gs[ytrue[:, 0], ytrue[:, 1]] -= 1
+    gs /= N
+    ga = np.where(h <= 0, 0, 1) * (gs @ w2.T)
+    for t, g in zip((W1, b1, W2, b2), (X.T @ ga + 2 * reg * w1, ga.sum(axis=0),
+                                       h.T @ gs + 2 * reg * w2, gs.sum(axis=0))):
+        assert tl.rel_error(t.grad, g) < 1e-10
