@@ -377,3 +377,11 @@ def test_row_and_worst_conveniences():
 def test_scalar_parameter():
     r = compare_gradients(lambda t: (t["a"] ** 3).sum(), {"a": np.float64(2.0)}, {"a": 12.0})
     assert r.ok() and r["a"].shape == () and r.worst.index == ()
+
+
+def test_float32_params_are_compared_in_float64(toy):
+    params, X, y, reg, loss_fn = toy
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    r = compare_gradients(loss_fn, p32, toy_hand(toy), numeric=False, torch=False)
+    assert r.ok() and all(row.engine.dtype == np.float64 for row in r)
+    assert any(n.startswith("params cast to float64: W1 (float32)") for n in r.notes)

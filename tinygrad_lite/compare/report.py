@@ -344,16 +344,19 @@ class GradientReport:
 
 # ------------------------------------------------------------------ building
 
-def _as_params(params: Any) -> dict:
+def _as_params(params: Any, notes: list) -> dict:
     if not isinstance(params, Mapping) or not params:
         raise TypeError("compare_gradients: params must be a non-empty dict name -> array")
-    out = {}
+    out, cast = {}, []
     for name, v in params.items():
         if not isinstance(name, str):
             raise TypeError(f"compare_gradients: parameter names must be strings, got {name!r}")
         arr = v.data if isinstance(v, Tensor) else v
-        arr = np.array(arr, dtype=np.float64)  # a copy: nothing of the caller's is touched
-        out[name] = arr
+        if np.asarray(arr).dtype != np.float64:
+            cast.append(f"{name} ({np.asarray(arr).dtype})")
+        out[name] = np.array(arr, dtype=np.float64)  # a copy: nothing of the caller's is touched
+    if cast:
+        notes.append(f"params cast to float64: {', '.join(cast)}")
     return out
 
 
@@ -496,7 +499,7 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
         if k not in KINDS:
             raise ValueError(f"compare_gradients: unknown comparison {k!r} in tolerances")
         tol[k] = (float(v[0]), float(v[1]))
-    params = _as_params(params)
+    params = _as_params(params, notes)
 
     # engine
     leaves = {k: Tensor(v.copy(), requires_grad=True, name=k) for k, v in params.items()}
