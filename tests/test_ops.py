@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
@@ -186,8 +186,11 @@ def _clip(draw, name):
     shape = draw(SHAPE)
     lo, hi = sorted(draw(st.lists(st.sampled_from([-1.5, -1.0, -0.5, 0.0, 0.5, 1.0]), min_size=2,
                                   max_size=2)))
-    which = draw(st.sampled_from(["both", "min", "max"]))
-    lo, hi = (lo, hi) if which == "both" else (lo, None) if which == "min" else (None, hi)
+    which = draw(st.sampled_from(["both", "min", "max", "arrays"]))
+    lo, hi = (lo, hi) if which in ("both", "arrays") else (lo, None) if which == "min" else (None, hi)
+    if which == "arrays":  # np.clip takes per-entry bounds too
+        lo = rng.integers(-3, 1, shape) * 0.5
+        hi = lo + rng.integers(0, 4, shape) * 0.5
     x = grid(rng, shape, offset=0.25)  # the bounds are on the 0.5 grid: never hit
     style = draw(st.booleans())
     fn = (lambda t: t.clip(lo, hi)) if style else (lambda t: tl.clip(t, min=lo, max=hi))
@@ -589,3 +592,88 @@ def test_cs231n_score_indexing_with_repeats_as_torch():
     s = tl.Tensor(scores, requires_grad=True)
     s[[0, 0, 0], [1, 1, 2]].sum().backward()
     assert s.grad[0, 1] == 2.0 and s.grad[0, 2] == 1.0 and s.grad.sum() == 3.0
+
+
+# ----------------------------------------------------------------- random graphs
+# Ops composed into random DAGs with fan-out (a value reused by later ops), so the
+# engine's ordering, accumulation and the one central unbroadcast are exercised on
+# structures no single-op case has. Only smooth ops: the kinks are covered above.
+
+GRAPH_SHAPES = [(3, 4), (4,), (3, 1), (1, 4), ()]
+GRAPH_UNARY = {
+    "tanh": lambda x: x.tanh(), "sigmoid": lambda x: x.sigmoid(), "neg": lambda x: -x,
+    "square": lambda x: x ** 2, "exp_tanh": lambda x: x.tanh().exp(),
+    "log1p_sq": lambda x: (x * x + 1).log(), "sqrt1p_sq": lambda x: (1 + x ** 2).sqrt(),
+    "sum0": lambda x: x.sum(axis=0, keepdims=True) if x.ndim else x,
+    "mean_last": lambda x: x.mean(axis=-1, keepdims=True) if x.ndim else x,
+    "T_back": lambda x: x.T.T, "reshape_back": lambda x: x.reshape(-1).reshape(x.shape),
+}
+GRAPH_BINARY = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / (1 + b * b), "rdiv_const": lambda a, b: 2.0 / (2 + a.tanh()) - b,
+    "where": lambda a, b: tl.where(np.arange(4) % 2 == 0, a, b),
+}
+
+
+@st.composite
+def random_graph(draw):
+    rng = rng_of(draw)
+    n_leaves = draw(st.integers(1, 3))
+    shapes = [draw(st.sampled_from(GRAPH_SHAPES)) for _ in range(n_leaves)]
+    arrays = [rng.uniform(-1.5, 1.5, s) for s in shapes]
+    steps = []
+    for k in range(draw(st.integers(1, 10))):
+        pool = n_leaves + k
+        if draw(st.booleans()):
+            steps.append(("u", draw(st.sampled_from(sorted(GRAPH_UNARY))), draw(st.integers(0, pool - 1))))
+        else:
+            steps.append(("b", draw(st.sampled_from(sorted(GRAPH_BINARY))),
+                          draw(st.integers(0, pool - 1)), draw(st.integers(0, pool - 1))))
+
+    def fn(*leaves):
+        pool = list(leaves)
+        for step in steps:
+            if step[0] == "u":
+                pool.append(GRAPH_UNARY[step[1]](pool[step[2]]))
+            else:
+                pool.append(GRAPH_BINARY[step[1]](pool[step[2]], pool[step[3]]))
+        out = pool[-1]
+        for i, t in enumerate(pool[:-1]):  # every intermediate also feeds the output
+            out = out + t.sum() * (0.1 * (i + 1)) if isinstance(t, tl.Tensor) else out
+        return out * 1.0
+
+    return Case(arrays, ["grad"] * n_leaves, fn, f"leaves {shapes}, steps {steps}")
+
+
+@settings(max_examples=100)
+@given(case=random_graph())
+def test_random_graphs_vs_numeric_and_torch(case):
+    ops_, grads = operands(case)
+    out = case.fn(*ops_)
+    seed = np.random.default_rng(len(case.desc)).uniform(-1, 1, out.shape)
+    out.backward(seed)
+    for t in tl.backward_order(out):  # every node holds a gradient of its own shape
+        assert t.grad is not None and t.grad.shape == t.shape
+
+    def loss() -> float:
+        with tl.no_grad():
+            return float(np.sum(case.fn(*ops_).data * seed))
+
+    for t in grads:
+        numeric = np.zeros_like(t.data)
+        for ix in np.ndindex(t.shape):
+            old = t.data[ix]
+            t.data[ix] = old + H
+            plus = loss()
+            t.data[ix] = old - H
+            minus = loss()
+            t.data[ix] = old
+            numeric[ix] = (plus - minus) / (2 * H)
+        record("(random graphs)", "num", t.grad, numeric, NUM_ABS)
+        check_close("gradient vs central differences", t.grad, numeric, NUM_REL, NUM_ABS, case)
+    OP_STATS["(random graphs)"]["cases"] += 1
+    if HAVE_TORCH:
+        for g, tg in zip([t.grad for t in grads], torch_gradients(out, grads, gradient=seed)):
+            record("(random graphs)", "torch", g, tg, TORCH_ABS)
+            check_close("gradient vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
+        OP_STATS["(random graphs)"]["torch_cases"] += 1

@@ -392,7 +392,9 @@ class Clip(Function):
 
     @staticmethod
     def torch(x, min, max):
-        return x.clamp(min, max)
+        # array bounds (np.clip allows them) must be tensors for torch.clamp
+        as_t = lambda v: _torch().as_tensor(v) if isinstance(v, np.ndarray) else v  # noqa: E731
+        return x.clamp(as_t(min), as_t(max))
 
     @classmethod
     def label(cls, min, max):
