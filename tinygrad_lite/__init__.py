@@ -8,7 +8,8 @@
 """
 from .autograd import (Group, backward_order, detect_anomaly, enable_grad, grad, group,
                        input_grads, is_grad_enabled, no_grad, unbroadcast)
-from .functional import composite, cross_entropy, log_softmax, softmax
+from .functional import (composite, cross_entropy, l2_penalty, log_softmax, multiclass_hinge,
+                         softmax)
 from .gradcheck import (GradcheckError, eval_numerical_gradient, eval_numerical_gradient_array,
                         gradcheck, numerical_gradient, rel_error)
 from .ops import OPS, Function
@@ -16,5 +17,7 @@ from .tensor import (Tensor, argmax, clip, concatenate, exp, expand_dims, log, m
                      randn, relu, reshape, sigmoid, sqrt, squeeze, stack, tanh, tensor, transpose,
                      where, zeros)
 from .compare import GradientReport, compare_gradients
+
+from . import data, models, nn, optim  # noqa: E402  (tl.nn.Linear, tl.optim.SGD, ...)
 
 __version__ = "0.1.0"

@@ -1,0 +1,245 @@
+"""Data sets: cs231n's spiral (embedded) and CIFAR-10 (from files you download).
+
+* ``spiral(points_per_class=100, num_classes=3, seed=0)``: the toy set of the
+  cs231n "neural network case study" notes.
+* ``load_cifar10(root)``: cs231n's ``load_CIFAR10``, reading the python batches
+  (``data_batch_1..5``, ``test_batch``) through a restricted unpickler, or the
+  binary batches (``data_batch_1.bin``...).
+* ``preprocess_cifar10(...)``: cs231n's ``get_CIFAR10_data`` (split, mean image
+  subtraction, rows of 3072); ``get_CIFAR10_data(root)`` does both.
+
+There is no download here: get ``cifar-10-python.tar.gz`` (or the binary
+version) from https://www.cs.toronto.edu/~kriz/cifar.html and extract it.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+__all__ = ["spiral", "load_cifar10", "preprocess_cifar10", "get_CIFAR10_data", "load_CIFAR10",
+           "load_cifar_batch", "load_cifar_binary_batch", "restricted_load", "UnsafePickleError",
+           "CIFAR10_CLASSES"]
+
+CIFAR10_CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+# ----------------------------------------------------------------- spiral
+
+def spiral(points_per_class: int = 100, num_classes: int = 3, seed: int = 0,
+           noise: float = 0.2) -> Tuple[np.ndarray, np.ndarray]:
+    """cs231n's spiral: ``num_classes`` arms of ``points_per_class`` 2-D points.
+
+    Returns ``X`` (N, 2) float64 and ``y`` (N,) int64, N = points_per_class *
+    num_classes. The angle noise comes from ``np.random.RandomState(seed)`` (the
+    same numbers as the notes after ``np.random.seed(seed)``), and the global
+    NumPy generator is left untouched.
+    """
+    for name, v in (("points_per_class", points_per_class), ("num_classes", num_classes)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"spiral: {name} must be a positive int, got {v!r}")
+    rng = np.random.RandomState(seed)
+    N, K = int(points_per_class), int(num_classes)
+    X = np.zeros((N * K, 2))
+    y = np.zeros(N * K, dtype=np.int64)
+    for j in range(K):
+        ix = range(N * j, N * (j + 1))
+        r = np.linspace(0.0, 1, N)  # radius
+        t = np.linspace(j * 4, (j + 1) * 4, N) + rng.randn(N) * noise  # theta
+        X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        y[ix] = j
+    return X, y
+
+
+# ----------------------------------------------------------------- restricted unpickling
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle referenced a global outside the allow-list: nothing was run."""
+
+
+def _reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct as fn  # NumPy >= 2
+    except ImportError:  # pragma: no cover - NumPy 1.x
+        from numpy.core.multiarray import _reconstruct as fn
+    return fn
+
+
+#: Exactly the globals the official CIFAR-10 python batches reference (Python 2
+#: cPickle of a dict of str, list of int and uint8 ndarray). NumPy 2 moved
+#: ``numpy.core`` to ``numpy._core``: both spellings resolve to the same function,
+#: taken from wherever this NumPy has it (no deprecated import).
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        get = _ALLOWED.get((module, name))
+        if get is None:
+            raise UnsafePickleError(
+                f"refusing to load global {module}.{name} from a pickle: only "
+                f"{sorted(f'{m}.{n}' for m, n in _ALLOWED)} are allowed (CIFAR-10 batches need no more)")
+        return get()
+
+
+def restricted_load(f: Any, encoding: str = "latin1") -> Any:
+    """``pickle.load`` allowing only the NumPy array globals listed in ``_ALLOWED``:
+    any other global (``os.system``, ``builtins.eval``...) raises ``UnsafePickleError``
+    before it is called. Object arrays are refused too."""
+    obj = _RestrictedUnpickler(f, encoding=encoding).load()
+    _refuse_object_arrays(obj)
+    return obj
+
+
+def _refuse_object_arrays(obj: Any) -> None:
+    if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
+        raise UnsafePickleError("refusing an object array from a pickle")
+    if isinstance(obj, dict):
+        for v in obj.values():
+            _refuse_object_arrays(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            if isinstance(v, (np.ndarray, dict, list, tuple)):
+                _refuse_object_arrays(v)
+
+
+def _get(d: Dict, key: str, path: str) -> Any:
+    for k in (key, key.encode("latin1")):
+        if k in d:
+            return d[k]
+    raise ValueError(f"load_cifar10: {path} has no {key!r} entry (keys: {list(d)[:6]}); "
+                     f"is it a CIFAR-10 python batch?")
+
+
+def _images(data: Any, path: str, dtype: Any) -> np.ndarray:
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"load_cifar10: {path}: 'data' must have shape (N, 3072), got {data.shape}")
+    return data.reshape(len(data), 3, 32, 32).transpose(0, 2, 3, 1).astype(dtype)
+
+
+def load_cifar_batch(path: str, dtype: Any = np.float64) -> Tuple[np.ndarray, np.ndarray]:
+    """One python batch (cs231n's ``load_CIFAR_batch``): X (N, 32, 32, 3), y (N,)."""
+    with open(path, "rb") as f:
+        try:
+            d = restricted_load(f)
+        except UnsafePickleError:
+            raise
+        except Exception as e:  # truncated or not a pickle at all
+            raise ValueError(f"load_cifar10: cannot read {path} as a CIFAR-10 python batch: {e}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"load_cifar10: {path} holds a {type(d).__name__}, not a CIFAR-10 batch dict")
+    X = _images(_get(d, "data", path), path, dtype)
+    y = np.asarray(_get(d, "labels", path), dtype=np.int64)
+    if y.shape != (len(X),):
+        raise ValueError(f"load_cifar10: {path}: {len(X)} images but labels of shape {y.shape}")
+    return X, y
+
+
+def load_cifar_binary_batch(path: str, dtype: Any = np.float64) -> Tuple[np.ndarray, np.ndarray]:
+    """One binary batch: records of 1 label byte + 3072 pixel bytes (R, G, B planes)."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size % 3073:
+        raise ValueError(f"load_cifar10: {path} has {raw.size} bytes, not a multiple of 3073 "
+                         f"(1 label byte + 3072 pixels per image): is it a CIFAR-10 binary batch?")
+    rec = raw.reshape(-1, 3073)
+    return _images(rec[:, 1:], path, dtype), rec[:, 0].astype(np.int64)
+
+
+_PY = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+_BIN = [f + ".bin" for f in _PY]
+
+
+def _find(root: str) -> Tuple[str, str]:
+    for sub in ("", "cifar-10-batches-py", "cifar-10-batches-bin"):
+        d = os.path.join(root, sub)
+        if all(os.path.isfile(os.path.join(d, f)) for f in _PY):
+            return d, "python"
+        if all(os.path.isfile(os.path.join(d, f)) for f in _BIN):
+            return d, "binary"
+    raise FileNotFoundError(
+        f"load_cifar10: no CIFAR-10 batches in {os.path.abspath(root)!r}. Download "
+        f"cifar-10-python.tar.gz (or cifar-10-binary.tar.gz) from "
+        f"https://www.cs.toronto.edu/~kriz/cifar.html and extract it there, so that "
+        f"{os.path.join(root, 'cifar-10-batches-py', 'data_batch_1')} ... 'test_batch' exist "
+        f"(or data_batch_1.bin ... test_batch.bin); pass that directory (or its parent) as root")
+
+
+def load_cifar10(root: str, dtype: Any = np.float64) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """cs231n's ``load_CIFAR10``: ``(X_train, y_train, X_test, y_test)`` with X of shape
+    (N, 32, 32, 3) as ``dtype`` (float64, as cs231n's ``astype("float")``) and y int64.
+
+    ``root`` is the directory holding the batches or its parent (with
+    ``cifar-10-batches-py`` or ``cifar-10-batches-bin`` inside); the python and the
+    binary versions are both read."""
+    root = os.fspath(root)
+    d, fmt = _find(root)
+    load = load_cifar_batch if fmt == "python" else load_cifar_binary_batch
+    names = _PY if fmt == "python" else _BIN
+    xs: List[np.ndarray] = []
+    ys: List[np.ndarray] = []
+    for f in names[:5]:
+        X, y = load(os.path.join(d, f), dtype)
+        xs.append(X)
+        ys.append(y)
+    X_train, y_train = np.concatenate(xs), np.concatenate(ys)
+    del xs, ys
+    X_test, y_test = load(os.path.join(d, names[5]), dtype)
+    return X_train, y_train, X_test, y_test
+
+
+load_CIFAR10 = load_cifar10
+
+
+def preprocess_cifar10(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                       num_training: int = 49000, num_validation: int = 1000, num_test: int = 1000,
+                       subtract_mean: bool = True) -> Tuple[np.ndarray, ...]:
+    """cs231n's ``get_CIFAR10_data`` on loaded arrays: validation = the
+    ``num_validation`` images after the first ``num_training``; subtract the mean
+    training image; reshape images to rows. Returns ``(X_train, y_train, X_val,
+    y_val, X_test, y_test)`` with X of shape (n, 3072) (float64 unless the input was
+    another float type)."""
+    X_train, X_test = np.asarray(X_train), np.asarray(X_test)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if len(X_train) != len(y_train) or len(X_test) != len(y_test):
+        raise ValueError(f"preprocess_cifar10: {len(X_train)} training images but {len(y_train)} labels, "
+                         f"{len(X_test)} test images but {len(y_test)} labels")
+    for name, v in (("num_training", num_training), ("num_validation", num_validation),
+                    ("num_test", num_test)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"preprocess_cifar10: {name} must be an int >= 0, got {v!r}")
+    if num_training < 1 or num_training + num_validation > len(X_train):
+        raise ValueError(f"preprocess_cifar10: num_training + num_validation = "
+                         f"{num_training} + {num_validation} needs at least 1 training image and at most "
+                         f"the {len(X_train)} available")
+    if num_test > len(X_test):
+        raise ValueError(f"preprocess_cifar10: num_test = {num_test} but only {len(X_test)} test images")
+    float_type = X_train.dtype if X_train.dtype.kind == "f" else np.float64
+    X_val = X_train[num_training:num_training + num_validation].astype(float_type)
+    y_val = y_train[num_training:num_training + num_validation]
+    X_tr = X_train[:num_training].astype(float_type)
+    y_tr = y_train[:num_training]
+    X_te = X_test[:num_test].astype(float_type)
+    y_te = y_test[:num_test]
+    if subtract_mean:
+        mean_image = np.mean(X_tr, axis=0)
+        X_tr -= mean_image
+        X_val -= mean_image
+        X_te -= mean_image
+    return (X_tr.reshape(num_training, -1), y_tr, X_val.reshape(num_validation, -1), y_val,
+            X_te.reshape(num_test, -1), y_te)
+
+
+def get_CIFAR10_data(root: str, num_training: int = 49000, num_validation: int = 1000,
+                     num_test: int = 1000) -> Tuple[np.ndarray, ...]:
+    """``load_cifar10(root)`` then ``preprocess_cifar10``: cs231n's notebook helper."""
+    return preprocess_cifar10(*load_cifar10(root), num_training=num_training,
+                              num_validation=num_validation, num_test=num_test)
+

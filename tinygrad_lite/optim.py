@@ -1,0 +1,195 @@
+"""Optimizers with PyTorch's names and cs231n's update rules (``optim.py`` of the
+assignments), updating each parameter's array in place.
+
+    opt = optim.SGD(model.parameters(), lr=1e-1, momentum=0.9)
+    for epoch in range(epochs):
+        for X, y in batches:
+            opt.zero_grad()
+            loss = F.cross_entropy(model(X), y)
+            loss.backward()
+            opt.step()
+
+In place means ``p.data`` keeps its identity: views such as ``TwoLayerNet.params``
+see every step. Parameters whose ``.grad`` is None are skipped (as PyTorch).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, List
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "ExponentialLR"]
+
+
+def _number(who: str, name: str, value: Any, low: float = 0.0, high: float = np.inf,
+            high_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not (low <= value and (value < high if high_open else value <= high)) or np.isnan(value):
+        bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+        raise ValueError(f"{who}: {name} must be in {bound}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: holds the parameter list, ``lr`` and per-parameter state."""
+
+    def __init__(self, params: Any, lr: float) -> None:
+        who = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{who}: params must be an iterable of Tensors (e.g. model.parameters()), "
+                            f"got a single Tensor; wrap it in a list")
+        if isinstance(params, dict):
+            params = params.values()
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"{who}: params must be an iterable of Tensors, got {type(params).__name__}") from None
+        if not params:
+            raise ValueError(f"{who}: got an empty parameter list")
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{who}: parameter {i} is a {type(p).__name__}, not a Tensor "
+                                f"(pass model.parameters(), not the params dict of arrays)")
+            if not p.requires_grad or p.op is not None:
+                raise ValueError(f"{who}: parameter {i} ({p.name or 'unnamed'}, shape {p.shape}) must be "
+                                 f"a leaf tensor with requires_grad=True")
+        self.params: List[Tensor] = params
+        self.param_groups = [{"params": params, "lr": _number(who, "lr", lr)}]
+        self.state: dict = {}
+
+    @property
+    def lr(self) -> float:
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.param_groups[0]["lr"] = _number(type(self).__name__, "lr", value)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def _grads(self) -> Iterable:
+        for p in self.params:
+            if p.grad is not None:
+                yield p, p.grad
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent.
+
+    ``momentum=0``: ``w -= lr * dw`` (cs231n's ``sgd``; bit-identical to
+    ``w += -lr * dw``). ``momentum=mu``: cs231n's ``sgd_momentum``,
+    ``v = mu * v - lr * dw; w += v`` (PyTorch keeps ``v = mu * v + dw`` and applies
+    ``lr`` after: the same steps while ``lr`` is constant). ``weight_decay=wd``
+    adds ``wd * w`` to ``dw`` first (PyTorch's; prefer ``l2_penalty`` in the loss
+    to match cs231n's losses).
+    """
+
+    def __init__(self, params: Any, lr: float = 1e-2, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.momentum = _number("SGD", "momentum", momentum, 0.0, 1.0, high_open=True)
+        self.weight_decay = _number("SGD", "weight_decay", weight_decay)
+
+    def step(self) -> None:
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        for p, g in self._grads():
+            if wd:
+                g = g + wd * p.data
+            if mu:
+                v = self.state.get(id(p))
+                if v is None:
+                    v = self.state[id(p)] = np.zeros_like(p.data)
+                v *= mu
+                v -= lr * g
+                p.data += v
+            else:
+                p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """cs231n's ``adam`` (with bias correction), the same rule as ``torch.optim.Adam``:
+    ``m = b1 m + (1-b1) dw; v = b2 v + (1-b2) dw^2; t += 1;
+    w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)``."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.beta1 = _number("Adam", "beta1", betas[0], 0.0, 1.0, high_open=True)
+        self.beta2 = _number("Adam", "beta2", betas[1], 0.0, 1.0, high_open=True)
+        self.eps = _number("Adam", "eps", eps)
+        self.weight_decay = _number("Adam", "weight_decay", weight_decay)
+        self.t = 0
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2, lr, eps, t = self.beta1, self.beta2, self.lr, self.eps, self.t
+        for p, g in self._grads():
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            s = self.state.get(id(p))
+            if s is None:
+                s = self.state[id(p)] = {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
+            m, v = s["m"], s["v"]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            mt = m / (1 - b1 ** t)
+            vt = v / (1 - b2 ** t)
+            p.data -= lr * mt / (np.sqrt(vt) + eps)
+
+
+class RMSprop(Optimizer):
+    """cs231n's ``rmsprop`` (= ``torch.optim.RMSprop`` without momentum):
+    ``cache = alpha * cache + (1 - alpha) * dw^2; w -= lr * dw / (sqrt(cache) + eps)``.
+    ``alpha`` is cs231n's ``decay_rate``."""
+
+    def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.alpha = _number("RMSprop", "alpha", alpha, 0.0, 1.0, high_open=True)
+        self.eps = _number("RMSprop", "eps", eps)
+        self.weight_decay = _number("RMSprop", "weight_decay", weight_decay)
+
+    def step(self) -> None:
+        a, lr, eps = self.alpha, self.lr, self.eps
+        for p, g in self._grads():
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            cache = self.state.get(id(p))
+            if cache is None:
+                cache = self.state[id(p)] = np.zeros_like(p.data)
+            cache *= a
+            cache += (1 - a) * (g * g)
+            p.data -= lr * g / (np.sqrt(cache) + eps)
+
+
+class ExponentialLR:
+    """Multiply the optimizer's ``lr`` by ``gamma`` each time ``step()`` is called:
+    call it once per epoch (cs231n's ``learning_rate *= learning_rate_decay``)."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"ExponentialLR: expected an Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.gamma = _number("ExponentialLR", "gamma", gamma)
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self.optimizer.lr = self.optimizer.lr * self.gamma
+
+    def get_last_lr(self) -> List[float]:
+        return [self.optimizer.lr]
