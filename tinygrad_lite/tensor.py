@@ -397,6 +397,8 @@ def maximum(a: Any, b: Any) -> Tensor:
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     if len(tensors) == 0:
         raise ValueError("concatenate: need at least one tensor")
+    if axis is None:  # NumPy: flatten first (the op itself always has an axis)
+        tensors, axis = [t.reshape(-1) if isinstance(t, Tensor) else np.ravel(t) for t in tensors], 0
     return apply(ops.Concatenate, tuple(tensors), {"axis": axis})
 
 
