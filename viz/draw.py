@@ -33,6 +33,19 @@ class Diagram(graphviz.Digraph):
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **_: Any) -> dict:
         return {"image/svg+xml": self.svg(), "text/plain": repr(self)}
 
+    def pipe(self, format: Optional[str] = None, *args: Any, **kwargs: Any) -> Any:
+        """``graphviz.Digraph.pipe``; SVG without system ``dot`` goes through the
+        fallback (other formats need ``dot`` and raise graphviz's own error)."""
+        from .render import dot_path
+        fmt = format or self.format
+        if fmt == "svg" and not args and dot_path() is None and \
+                kwargs.get("engine") in (None, "dot") and self.engine == "dot" and \
+                all(kwargs.get(k) is None for k in ("renderer", "formatter", "neato_no_op")):
+            svg = self.svg()
+            encoding = kwargs.get("encoding")
+            return svg if encoding is not None else svg.encode("utf-8")
+        return super().pipe(format, *args, **kwargs)
+
     def save_svg(self, path: Any) -> str:
         from .render import render_svg
         return render_svg(self, path)

