@@ -187,6 +187,8 @@ class TwoLayerNet(Module):
         """The loss as a Tensor (the graph's root, e.g. for ``viz``): mean softmax
         cross-entropy of ``forward(X)`` against ``y`` plus the L2 term."""
         X = self._check_X(X, "loss")
+        if not isinstance(X, Tensor):
+            X = Tensor(X, name="X")  # labelled as in the posts' diagrams
         scores = self.forward(X)  # fc1, relu, fc2: each a module box in diagrams
         loss = cross_entropy(scores, y)
         if reg:
