@@ -208,7 +208,8 @@ def _wire(d: Diagram, G: Graph, t: Tensor, show_values: bool, show_grads: bool, 
     for unit, uses in dests:
         attrs = {"color": color, "penwidth": width}
         if fan and show_grads and t.requires_grad:
-            attrs.update(label=lines(*_grad_lines(G.branch_grad(t, uses), max_elems, missing)),
+            attrs.update(label=lines(*_grad_lines(G.branch_grad(t, uses), max_elems, missing,
+                                                  short=show_values)),
                          fontcolor=gcolor)
         d.edge(joint, unit.uid, **attrs)
 
