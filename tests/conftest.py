@@ -13,7 +13,7 @@ settings.register_profile(
     derandomize=True,
     database=None,
     deadline=None,
-    max_examples=int(os.environ.get("TL_HYPOTHESIS_EXAMPLES", "30")),
+    max_examples=int(os.environ.get("TL_HYPOTHESIS_EXAMPLES", "40")),
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much],

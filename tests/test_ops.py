@@ -290,8 +290,9 @@ def basic_index(draw, rng, shape):
             parts.append(slice(None))
         else:
             parts.extend([None, slice(None)])
-    if draw(st.booleans()):
-        parts.insert(draw(st.integers(0, len(parts))), Ellipsis)
+    if draw(st.booleans()):  # at the end, or in front when the parts already cover every axis
+        covered = sum(p is not None for p in parts) == len(shape)
+        parts.insert(0 if covered and draw(st.booleans()) else len(parts), Ellipsis)
     return tuple(parts) if len(parts) != 1 or draw(st.booleans()) else parts[0]
 
 
@@ -317,7 +318,7 @@ def _getitem(draw, name):
                 if len(shape) > 1 and draw(st.booleans()) else idx
         elif form == "pairs":  # the same element picked twice must get both gradients
             i = rng.integers(0, n, 4)
-            j = rng.integers(0, shape[-1], 4)
+            j = rng.integers(0, shape[1 if len(shape) > 1 else 0], 4)
             index = np.concatenate([i, i]) if len(shape) == 1 else \
                 (np.concatenate([i, i]), np.concatenate([j, j]))
         elif form == "bool_full":
