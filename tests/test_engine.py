@@ -192,6 +192,12 @@ def test_tl_grad_leaves_grad_untouched():
     with pytest.raises(RuntimeError, match="not used"):
         tl.grad(y, [x, unused])
     assert tl.grad(y, [x, unused], allow_unused=True)[1] is None
+    g1, g2 = tl.grad(y, [x, x])  # the same input twice, as torch.autograd.grad allows
+    np.testing.assert_array_equal(g1, 2 * x.data)
+    np.testing.assert_array_equal(g2, 2 * x.data)
+    assert not np.shares_memory(g1, g2)
+    h = x * 3  # an intermediate as the input
+    np.testing.assert_array_equal(tl.grad((h * h).sum(), h), 2 * h.data)
 
 
 def test_input_grads_is_pure_and_fan_out_sums():

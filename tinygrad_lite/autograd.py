@@ -231,6 +231,10 @@ def grad(outputs: "Tensor", inputs: Union["Tensor", Iterable["Tensor"]],
             raise RuntimeError(f"grad: input {i} does not require grad")
     seed = outputs._seed(grad_outputs, "grad")
     found = run_backward(outputs, seed, capture=inputs)
+    last = {id(t): i for i, t in enumerate(inputs)}  # a repeated input is captured once, here
+    for i, t in enumerate(inputs):
+        if last[id(t)] != i and found[last[id(t)]] is not None:  # grad(y, [x, x]), as torch
+            found[i] = found[last[id(t)]].copy()
     for i, (t, g) in enumerate(zip(inputs, found)):
         if g is None:
             if not allow_unused:
