@@ -17,6 +17,8 @@ VALUE_COLOR = "darkgreen"
 GRAD_COLOR = "red"
 #: Wires whose gradient a ``compare=`` report says is wrong.
 MISMATCH_COLOR = "darkorange"
+#: Local-gradient rules (show_formulas=True).
+FORMULA_COLOR = "gray25"
 #: The node just computed, in ``backprop_steps``.
 HIGHLIGHT_COLOR = "blue"
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from tinygrad_lite import Tensor
 
-from ._format import (GRAD_COLOR, HIGHLIGHT_COLOR, MISMATCH_COLOR, VALUE_COLOR, array_lines,
+from ._format import (FORMULA_COLOR, GRAD_COLOR, HIGHLIGHT_COLOR, MISMATCH_COLOR, VALUE_COLOR, array_lines,
                       escape, lines)
 from ._graph import Graph, failing_names
 
@@ -65,16 +65,28 @@ def _grad_lines(g: Optional[np.ndarray], max_elems: int, missing: str,
     return out[1:] if short and np.size(g) > max_elems and len(out) > 1 else out
 
 
-def _rule_text(units: list) -> Optional[str]:
-    rules = []
-    for t in units:
-        r = getattr(t.op, "rule", "") or ""
-        if r and r not in rules:
-            rules.append(r)
-    if not rules:
+def _rule_for(unit: Any, uses: list) -> Optional[str]:
+    """The local-gradient rule of a primitive gate for the input wire ``uses[0]``:
+    the op table's ``rule``, split at ", " when it has one part per input
+    (``d(a*b)/da = b, d(a*b)/db = a``), else whole; wrapped to short lines."""
+    if unit.is_group:
         return None
-    parts = [p.strip() for r in rules for p in r.split(", ")]
-    return lines(*parts)
+    node = unit.members[0]
+    rule = (getattr(node.op, "rule", "") or "").strip()
+    if not rule:
+        return None
+    parts = [p.strip() for p in rule.split(", ")]
+    if len(parts) == len(node.parents) and len(parts) > 1:
+        rule = parts[uses[0].pos]
+    words, out, line = rule.split(" "), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > 26:
+            out.append(line)
+            line = w
+        else:
+            line = f"{line} {w}" if line else w
+    out.append(line)
+    return lines(*out)
 
 
 def draw(root: Tensor, *, names: Optional[Mapping[str, Any]] = None, style: str = "circuit",
@@ -123,11 +135,6 @@ def _gate(d: Diagram, G: Graph, unit: Any, show_formulas: bool, highlight: Any) 
         attrs.update(shape="circle" if len(unit.label) <= 4 else "ellipse",
                      style="filled", fillcolor="white", margin="0.02",
                      width="0.42", height="0.42", tooltip=escape(unit.members[0].op.name))
-    if show_formulas:
-        rule = _rule_text(unit.members)
-        if rule:
-            attrs["xlabel"] = rule
-            attrs["fontcolor"] = "black"
     if highlight is not None and any(m is highlight for m in unit.members):
         attrs.update(color=HIGHLIGHT_COLOR, penwidth="2.5", fillcolor="lightblue")
     d.node(unit.uid, **attrs)
@@ -154,11 +161,12 @@ def _circuit(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_
                 declared.add(id(u))
                 _gate(d, G, u, show_formulas, highlight)
         if id(t) in G.wire_ids:
-            _wire(d, G, t, show_values, show_grads, max_elems, bad, highlight, missing)
+            _wire(d, G, t, show_values, show_grads, show_formulas, max_elems, bad, highlight,
+                  missing)
 
 
-def _wire(d: Diagram, G: Graph, t: Tensor, show_values: bool, show_grads: bool, max_elems: int,
-          bad: set, highlight: Any, missing: str) -> None:
+def _wire(d: Diagram, G: Graph, t: Tensor, show_values: bool, show_grads: bool,
+          show_formulas: bool, max_elems: int, bad: set, highlight: Any, missing: str) -> None:
     i = G.index[id(t)]
     name = G.name(t)
     wrong = name is not None and name in bad
@@ -207,10 +215,16 @@ def _wire(d: Diagram, G: Graph, t: Tensor, show_values: bool, show_grads: bool, 
     fan = len(dests) > 1 or (is_root and dests)
     for unit, uses in dests:
         attrs = {"color": color, "penwidth": width}
+        rule = _rule_for(unit, uses) if show_formulas else None
         if fan and show_grads and t.requires_grad:
             attrs.update(label=lines(*_grad_lines(G.branch_grad(t, uses), max_elems, missing,
                                                   short=show_values)),
                          fontcolor=gcolor)
+            if rule:  # the label is taken by the branch gradient (red)
+                attrs.update(headlabel=rule, labelfontcolor=FORMULA_COLOR, labelangle="25",
+                             labeldistance="3")
+        elif rule:
+            attrs.update(label=rule, fontcolor=FORMULA_COLOR)
         d.edge(joint, unit.uid, **attrs)
 
 
@@ -260,8 +274,14 @@ def _nodes(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_fo
         dests = G.destinations(t)
         for unit, uses in dests:
             attrs = {"ltail": f"cluster_t{i}"}
+            rule = _rule_for(unit, uses) if show_formulas else None
             if show_grads and t.requires_grad and len(dests) > 1:
                 attrs.update(label=lines(*_grad_lines(G.branch_grad(t, uses), max_elems,
                                                       missing, short=True)),
                              fontcolor=GRAD_COLOR)
+                if rule:
+                    attrs.update(headlabel=rule, labelfontcolor=FORMULA_COLOR,
+                                 labelangle="25", labeldistance="3")
+            elif rule:
+                attrs.update(label=rule, fontcolor=FORMULA_COLOR)
             d.edge(anchor[id(t)], unit.uid, **attrs)
