@@ -100,6 +100,36 @@ def _two_layer_from_model(X, y, reg):
     return loss, {"X": Xt, "loss": loss}
 
 
+def two_layer_compare(reg: float = 0.05):
+    """The toy net checked against a hand derivation with seed 001's L2 convention
+    (dW += reg * W) while the loss uses seed 000's reg * |W|^2 (dW += 2 * reg * W):
+    compare_gradients flags W1 and W2, and draw(compare=report) marks their wires."""
+    from tinygrad_lite.compare import compare_gradients
+    loss, names = two_layer_net(reg)
+    X, y = toy_data()
+    params = {k: names[k].data.copy() for k in ("W1", "b1", "W2", "b2")} if "W1" in names \
+        else {t.name: t.data.copy() for t in tl.backward_order(loss) if t.op is None}
+
+    def loss_fn(p):
+        scores = (Tensor(X) @ p["W1"] + p["b1"]).relu() @ p["W2"] + p["b2"]
+        return tl.cross_entropy(scores, y) + reg * ((p["W1"] ** 2).sum() + (p["W2"] ** 2).sum())
+
+    def hand(p):  # seeds 000/001's backward, with 001's L2 gradient
+        N = len(X)
+        h = np.maximum(0, X @ p["W1"] + p["b1"])
+        s = h @ p["W2"] + p["b2"]
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        d = e / e.sum(axis=1, keepdims=True)
+        d[np.arange(N), y] -= 1
+        d /= N
+        dh = d @ p["W2"].T * (h > 0)
+        return {"W1": X.T @ dh + reg * p["W1"], "b1": dh.sum(0),
+                "W2": h.T @ d + reg * p["W2"], "b2": d.sum(0)}
+
+    report = compare_gradients(loss_fn, params, hand, numeric=False, torch=False)
+    return loss, names, report
+
+
 def figures():
     f, n = add_mul()
     yield "add_mul", f, dict(names=n)
@@ -112,6 +142,9 @@ def figures():
     yield "two_layer_net_nodes", loss, dict(names=n, style="nodes")
     yield "two_layer_net_full", loss, dict(names=n, collapse=False)
     yield "two_layer_net_modules", loss, dict(names=n, collapse="modules")
+    loss, n, report = two_layer_compare()
+    print(report)
+    yield "two_layer_net_compare", loss, dict(names=n, compare=report)
 
 
 def main(png: bool = False) -> None:

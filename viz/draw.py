@@ -172,7 +172,7 @@ def _wire(d: Diagram, G: Graph, t: Tensor, show_values: bool, show_grads: bool,
     wrong = name is not None and name in bad
     hl = highlight is t
     color = MISMATCH_COLOR if wrong else (HIGHLIGHT_COLOR if hl else "black")
-    gcolor = MISMATCH_COLOR if wrong else GRAD_COLOR
+    gcolor = GRAD_COLOR  # gradients stay red; a compare= mismatch marks wire and name
     width = "2.5" if (wrong or hl) else "1.0"
     is_root = t is G.root
     dests = G.destinations(t)
@@ -260,7 +260,7 @@ def _nodes(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_fo
                 if wrong:
                     gl = gl + ["\u2717 hand-derived gradient differs"]
                 c.node(f"tg{i}", label=lines(*gl), shape="plaintext", fontsize="10",
-                       fontcolor=MISMATCH_COLOR if wrong else GRAD_COLOR, height="0.2")
+                       fontcolor=GRAD_COLOR, height="0.2")
                 with c.subgraph() as s:
                     s.attr(rank="same")
                     s.node(f"t{i}")
