@@ -8,8 +8,8 @@ import numpy as np
 
 from tinygrad_lite import Tensor
 
-from ._format import (FORMULA_COLOR, GRAD_COLOR, HIGHLIGHT_COLOR, MISMATCH_COLOR, VALUE_COLOR, array_lines,
-                      escape, lines)
+from ._format import (FORMULA_COLOR, GRAD_COLOR, HIGHLIGHT_COLOR, MISMATCH_COLOR, VALUE_COLOR,
+                      array_lines, escape, lines)
 from ._graph import Graph, failing_names
 
 STYLES = ("circuit", "nodes")
@@ -45,10 +45,6 @@ class Diagram(graphviz.Digraph):
             encoding = kwargs.get("encoding")
             return svg if encoding is not None else svg.encode("utf-8")
         return super().pipe(format, *args, **kwargs)
-
-    def save_svg(self, path: Any) -> str:
-        from .render import render_svg
-        return render_svg(self, path)
 
 
 def _value_lines(t: Tensor, max_elems: int) -> list:
@@ -119,13 +115,12 @@ def draw(root: Tensor, *, names: Optional[Mapping[str, Any]] = None, style: str 
     opts = dict(show_values=show_values, show_grads=show_grads, show_formulas=show_formulas,
                 max_elems=max_elems, bad=bad, highlight=_highlight, missing=_missing)
     (_circuit if style == "circuit" else _nodes)(d, G, **opts)
-    d.viz_graph_size = len(G.tensors)
     return d
 
 
 # ----------------------------------------------------------------- shared pieces
 
-def _gate(d: Diagram, G: Graph, unit: Any, show_formulas: bool, highlight: Any) -> None:
+def _gate(d: Diagram, unit: Any, highlight: Any) -> None:
     attrs = {"label": escape(unit.label), "ordering": "in"}
     if unit.is_group:
         attrs.update(shape="box", style="rounded,filled", fillcolor="lightyellow",
@@ -138,11 +133,6 @@ def _gate(d: Diagram, G: Graph, unit: Any, show_formulas: bool, highlight: Any) 
     if highlight is not None and any(m is highlight for m in unit.members):
         attrs.update(color=HIGHLIGHT_COLOR, penwidth="2.5", fillcolor="lightblue")
     d.node(unit.uid, **attrs)
-
-
-def _source_of(G: Graph, t: Tensor) -> str:
-    """The node a wire starts at: its producing gate, or the leaf's name node."""
-    return G.unit_of[id(t)].uid if t.op is not None else f"t{G.index[id(t)]}"
 
 
 # ----------------------------------------------------------------- circuit style
@@ -159,7 +149,7 @@ def _circuit(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_
             u = G.unit_of[id(t)]
             if id(u) not in declared:
                 declared.add(id(u))
-                _gate(d, G, u, show_formulas, highlight)
+                _gate(d, u, highlight)
         if id(t) in G.wire_ids:
             _wire(d, G, t, show_values, show_grads, show_formulas, max_elems, bad, highlight,
                   missing)
@@ -236,7 +226,7 @@ def _nodes(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_fo
     ops as small nodes between them, as micrograd's draw_dot."""
     d.attr(compound="true", ranksep="0.35")
     for unit in G.units:
-        _gate(d, G, unit, show_formulas, highlight)
+        _gate(d, unit, highlight)
     anchor = {}
     for t in G.wires:
         i = G.index[id(t)]

@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 
 from tinygrad_lite import Tensor
 
-from .draw import Diagram, draw
+from .draw import draw
 
 INSTALL_HINT = (
     "viz needs Graphviz to lay out a diagram, and found neither renderer:\n"

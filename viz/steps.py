@@ -12,7 +12,7 @@ import numpy as np
 import tinygrad_lite as tl
 from tinygrad_lite import Tensor
 
-from .draw import Diagram, draw
+from .draw import draw
 
 
 def _seed(root: Tensor, gradient: Any) -> np.ndarray:
