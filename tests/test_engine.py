@@ -541,3 +541,19 @@ def test_eval_numerical_gradient_array_and_rel_error():
     assert tl.rel_error(np.zeros(2), np.array([0.0, 1e-9])) == pytest.approx(0.1)  # the 1e-8 floor
     with pytest.raises(ValueError, match="shapes"):
         tl.rel_error(np.zeros(2), np.zeros(3))
+
+
+@pytest.mark.parametrize("name,args", [("mul", {}), ("div", {}), ("maximum", {}), ("matmul", {}),
+                                       ("where", {"condition": np.array([True, False, True])})])
+def test_builtin_backward_skips_inputs_that_need_no_grad(name, args):
+    op = OPS[name]
+    a, b = np.array([[1.0, 2.0, 3.0]] * 3), np.array([[0.5, -1.0, 2.0]] * 3)
+    out = op.forward(a, b, **args)
+    g = np.ones_like(out)
+    for needs in ([False, True], [True, False]):
+        grads = op.backward(g, out, [a, b], needs, **args)
+        assert [x is None for x in grads] == [not n for n in needs], (name, needs)
+    X = tl.Tensor(a)
+    W = leaf(b)
+    y = op.apply(X, W, **args)
+    assert tl.input_grads(y, g)[0] is None and tl.input_grads(y, g)[1].shape == b.shape
