@@ -334,6 +334,20 @@ def test_collapse_modules_folds_each_module_call():
     assert plain["@"] == 2 and plain["fc0"] == 0 and plain["cross_entropy"] == 1
 
 
+def test_collapse_modules_folds_the_innermost_module_call():
+    x = leaf(np.ones((2, 3)), "x")
+    W1, W2 = leaf(np.ones((3, 3)), "W1"), leaf(np.ones((3, 3)), "W2")
+    with tl.group("Sequential", kind="module"):  # a container around two layers
+        with tl.group("0", kind="module"):
+            h = x @ W1
+        with tl.group("1", kind="module"):
+            out = tl.softmax(h @ W2).sum()
+    G = viz._graph.Graph(out, collapse="modules")
+    assert sorted(u.label for u in G.units) == ["0", "1"]  # each layer a box, not one box
+    G = viz._graph.Graph(out, collapse="functions")
+    assert sorted(u.label for u in G.units) == ["@", "@", "softmax", "sum"]
+
+
 @needs_renderer
 def test_six_layer_mlp_renders_with_collapse():
     loss, params = mlp(layers=6)

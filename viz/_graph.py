@@ -144,10 +144,18 @@ class Graph:
         return n if n is not None else t.name
 
     def _group_key(self, t: Tensor) -> Any:
+        """The group a node folds into: the outermost composite function call; with
+        "modules", the innermost module call (each Linear of a Sequential is its own
+        box, not the whole Sequential), else the outermost function call."""
         if not self.collapse or t.op is None:
             return None
-        for g in t.groups:  # outermost first
-            if self.collapse == "modules" or getattr(g, "kind", "function") != "module":
+        groups = t.groups  # outermost first
+        if self.collapse == "modules":
+            for g in reversed(groups):
+                if getattr(g, "kind", "function") == "module":
+                    return g
+        for g in groups:
+            if getattr(g, "kind", "function") != "module":
                 return g
         return None
 
