@@ -318,3 +318,10 @@ def test_cross_entropy_module():
     logits = np.random.randn(4, 3)
     y = np.array([0, 2, 1, 1])
     assert nn.CrossEntropyLoss()(logits, y).item() == F.cross_entropy(logits, y).item()
+
+
+def test_linear_has_no_pytorch_weight_name():
+    lin = nn.Linear(3, 2)
+    with pytest.raises(AttributeError, match=r"W, of shape \(in_features, out_features\)"):
+        lin.weight
+    assert not hasattr(lin, "bias")

@@ -93,8 +93,10 @@ class Progress:
         self.total, self.desc, self.width = max(int(total), 1), desc, width
         self.stream = stream if stream is not None else sys.stderr
         self.start = self.last = time.monotonic()
+        self.info = ""
 
     def update(self, n: int, info: str = "", force: bool = False) -> None:
+        self.info = info or self.info
         now = time.monotonic()
         if not force and now - self.last < 0.1 and n < self.total:
             return
@@ -103,7 +105,7 @@ class Progress:
         fill = int(round(frac * self.width))
         rate = n / max(now - self.start, 1e-9)
         self.stream.write(f"\r{self.desc}[{'#' * fill}{'.' * (self.width - fill)}] "
-                          f"{n}/{self.total} {rate:6.0f} it/s {info}")
+                          f"{n}/{self.total} {rate:6.0f} it/s {self.info}  ")
         self.stream.flush()
 
     def close(self) -> None:

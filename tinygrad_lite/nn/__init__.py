@@ -317,6 +317,13 @@ class Linear(Module):
         out = x @ self.W
         return out if self.b is None else out + self.b
 
+    def __getattr__(self, name: str) -> Any:  # only called for missing attributes
+        if name in ("weight", "bias"):
+            raise AttributeError(
+                f"Linear has no {name!r}: its parameters are W, of shape (in_features, out_features) "
+                f"(the transpose of PyTorch's weight), and b, of shape (out_features,)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.b is not None}"
 
