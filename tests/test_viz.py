@@ -409,6 +409,9 @@ def test_compare_with_the_real_gradient_report():
     assert viz.failing_names(report) == {"b2"}
     src = viz.draw(loss, compare=report).source
     assert "b2 &#10007;" in src and "W1 &#10007;" not in src
+    if hasattr(report, "graph"):  # the report's own graph: its failing leaves by identity
+        src = viz.draw(report.graph, names={"b_two": report.leaves["b2"]}, compare=report).source
+        assert "b_two &#10007;" in src and src.count("&#10007;") == 2  # name, gradient note
 
 
 # ----------------------------------------------------------------- nodes style

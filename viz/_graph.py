@@ -77,6 +77,20 @@ def failing_names(compare: Any) -> set:
                         f"{type(compare).__name__}") from None
 
 
+def failing_tensors(compare: Any) -> set:
+    """``id``s of the failing leaves when the report names them as tensors
+    (``GradientReport.failing_leaves()``: the leaves of its own ``report.graph``),
+    so ``draw(report.graph, compare=report)`` marks them even when unnamed."""
+    fl = getattr(compare, "failing_leaves", None)
+    if fl is None:
+        return set()
+    try:
+        leaves = fl() if callable(fl) else fl
+        return {id(t) for t in leaves if isinstance(t, Tensor)}
+    except Exception:
+        return set()
+
+
 class Use:
     """One input wire of one op node: ``node.parents[pos]``."""
     __slots__ = ("node", "pos")

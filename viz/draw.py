@@ -10,7 +10,7 @@ from tinygrad_lite import Tensor
 
 from ._format import (FORMULA_COLOR, GRAD_COLOR, HIGHLIGHT_COLOR, MISMATCH_COLOR, VALUE_COLOR,
                       array_lines, escape, lines)
-from ._graph import Graph, failing_names
+from ._graph import Graph, failing_names, failing_tensors
 
 STYLES = ("circuit", "nodes")
 FONT = "Helvetica"
@@ -105,7 +105,7 @@ def draw(root: Tensor, *, names: Optional[Mapping[str, Any]] = None, style: str 
     if not isinstance(max_elems, int) or max_elems < 0:
         raise ValueError(f"max_elems= must be an int >= 0, got {max_elems!r}")
     G = Graph(root, names=names, collapse=collapse, grad_of=_grads)
-    bad = failing_names(compare)
+    bad = (failing_names(compare), failing_tensors(compare))
     d = Diagram(name="tinygrad_lite", graph_attr={
         "rankdir": rankdir, "fontname": FONT, "nodesep": "0.2", "ranksep": "0.3",
         "forcelabels": "true", "bgcolor": "white", "pad": "0.15"},
@@ -138,7 +138,7 @@ def _gate(d: Diagram, unit: Any, highlight: Any) -> None:
 # ----------------------------------------------------------------- circuit style
 
 def _circuit(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_formulas: bool,
-             max_elems: int, bad: set, highlight: Any, missing: str) -> None:
+             max_elems: int, bad: tuple, highlight: Any, missing: str) -> None:
     """Each wire runs through a joint J: the leaf's name (inputs start there, on the
     left), the intermediate's name, the root's name (the wire ends there, on the
     right) or an invisible point. The value (green) sits in a node just above J and
@@ -156,10 +156,10 @@ def _circuit(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_
 
 
 def _wire(d: Diagram, G: Graph, t: Tensor, show_values: bool, show_grads: bool,
-          show_formulas: bool, max_elems: int, bad: set, highlight: Any, missing: str) -> None:
+          show_formulas: bool, max_elems: int, bad: tuple, highlight: Any, missing: str) -> None:
     i = G.index[id(t)]
     name = G.name(t)
-    wrong = name is not None and name in bad
+    wrong = (name is not None and name in bad[0]) or id(t) in bad[1]
     hl = highlight is t
     color = MISMATCH_COLOR if wrong else (HIGHLIGHT_COLOR if hl else "black")
     gcolor = GRAD_COLOR  # gradients stay red; a compare= mismatch marks wire and name
@@ -221,7 +221,7 @@ def _wire(d: Diagram, G: Graph, t: Tensor, show_values: bool, show_grads: bool,
 # ----------------------------------------------------------------- nodes style
 
 def _nodes(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_formulas: bool,
-           max_elems: int, bad: set, highlight: Any, missing: str) -> None:
+           max_elems: int, bad: tuple, highlight: Any, missing: str) -> None:
     """Tensors as boxes (a cluster: name and shape, value in green, grad in red),
     ops as small nodes between them, as micrograd's draw_dot."""
     d.attr(compound="true", ranksep="0.35")
@@ -231,7 +231,7 @@ def _nodes(d: Diagram, G: Graph, *, show_values: bool, show_grads: bool, show_fo
     for t in G.wires:
         i = G.index[id(t)]
         name = G.name(t)
-        wrong = name is not None and name in bad
+        wrong = (name is not None and name in bad[0]) or id(t) in bad[1]
         hl = highlight is t
         head = f"{name} " if name is not None else ""
         head += f"{tuple(t.shape)} {t.dtype}"
