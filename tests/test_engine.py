@@ -557,3 +557,14 @@ def test_builtin_backward_skips_inputs_that_need_no_grad(name, args):
     W = leaf(b)
     y = op.apply(X, W, **args)
     assert tl.input_grads(y, g)[0] is None and tl.input_grads(y, g)[1].shape == b.shape
+
+
+def test_number_to_the_power_of_a_tensor():
+    x = leaf([0.5, -1.0, 2.0])
+    y = 2 ** x
+    np.testing.assert_allclose(y.data, [2 ** 0.5, 0.5, 4.0])
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, np.log(2) * 2 ** x.data)
+    assert (2.0 ** tl.Tensor(np.ones(2, np.float32))).dtype == np.float32
+    with pytest.raises(TypeError, match="positive"):
+        (-2) ** x

@@ -241,6 +241,13 @@ class Tensor:
                             f"(for a tensor exponent write (log(a) * b).exp())")
         return apply(ops.Pow, (self,), {"exponent": exponent})
 
+    def __rpow__(self, base):
+        """``2 ** t`` as ``exp(t * log 2)``: two primitives, so no new math."""
+        if not isinstance(base, numbers.Real) or isinstance(base, bool) or not base > 0:
+            raise TypeError(f"pow: a number ** tensor needs a positive Python number as the base, "
+                            f"got {base!r}")
+        return (self * float(np.log(base))).exp()
+
     # Comparisons give plain boolean arrays: they have no gradient.
     def __lt__(self, o): return self.data < _plain(o)
     def __le__(self, o): return self.data <= _plain(o)
