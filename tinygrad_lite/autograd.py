@@ -5,6 +5,7 @@ Nothing here knows any op's math: every local gradient comes from the op table
 """
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
 
 import numpy as np
@@ -108,24 +109,21 @@ def group(name: str, kind: str = "function") -> Group:
 
 def backward_order(root: "Tensor") -> list["Tensor"]:
     """Nodes that require grad and lead to ``root``, root first, each before its
-    inputs (reverse topological order). Iterative: deep graphs are fine."""
-    order: list = []
-    visited: set = set()
-    stack = [(root, False)]
+    inputs (reverse topological order). Iterative: deep graphs are fine.
+
+    A tensor is always created after its inputs, so newest-first creation order
+    (``stamp``) is such an order: collect the nodes, then sort them once."""
+    found = {id(root): root}
+    stack = [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:  # all of node's inputs are placed: node goes after them
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for p in node.parents:
-            if p.requires_grad and id(p) not in visited:
-                stack.append((p, False))
-    order.reverse()
-    return order
+        for p in stack.pop().parents:
+            if p.requires_grad and id(p) not in found:
+                found[id(p)] = p
+                stack.append(p)
+    return sorted(found.values(), key=_stamp, reverse=True)
+
+
+_stamp = operator.attrgetter("stamp")
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple, dtype) -> np.ndarray:
@@ -196,6 +194,7 @@ def run_backward(root: "Tensor", seed: np.ndarray,
     With ``capture``: nothing is stored; the gradients of those tensors are returned.
     """
     pending = {id(root): seed}
+    summed: set = set()  # nodes whose pending gradient is an array made by the sum below
     stored: set = set()
     wanted = None if capture is None else {id(t): i for i, t in enumerate(capture)}
     found: list = [None] * (0 if capture is None else len(capture))
@@ -213,9 +212,16 @@ def run_backward(root: "Tensor", seed: np.ndarray,
         if node.op is None:
             continue
         for p, pg in zip(node.parents, input_grads(node, g)):
-            if pg is not None:
-                prev = pending.get(id(p))
-                pending[id(p)] = pg if prev is None else np.asarray(prev + pg)  # fan-out: sum
+            if pg is None:
+                continue
+            prev = pending.get(id(p))
+            if prev is None:
+                pending[id(p)] = pg
+            elif id(p) in summed:  # our own sum, referenced nowhere else: add in place
+                prev += pg
+            else:  # fan-out: a new array, since prev and pg may be another tensor's grad
+                pending[id(p)] = np.asarray(prev + pg)
+                summed.add(id(p))
     return found if capture is not None else None
 
 

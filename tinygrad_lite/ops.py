@@ -83,6 +83,15 @@ def _keep(x: np.ndarray, axis, keepdims: bool, out: np.ndarray) -> np.ndarray:
     return np.expand_dims(out, axis)
 
 
+def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """``g`` broadcast to ``shape`` as a new array. Not ``np.broadcast_to``: its read-only
+    view would be copied anyway to become the input's ``.grad`` (which owns its memory),
+    and for small arrays the view alone costs more than this whole copy."""
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
+
+
 # ----------------------------------------------------------------- elementwise, binary
 # Binary ops broadcast as NumPy does; their backward returns gradients in the
 # broadcast shape and the engine sums them back to each input's shape.
@@ -123,6 +132,9 @@ class Mul(Function):
     @staticmethod
     def backward(g, out, xs, needs):
         a, b = xs
+        if a is b:  # x * x (the L2 term): both wires carry g * x, so compute it once
+            gx = g * a
+            return gx, gx
         return (g * b if needs[0] else None), (g * a if needs[1] else None)
 
     @staticmethod
@@ -425,12 +437,12 @@ class Sum(Function):
 
     @staticmethod
     def forward(x, axis, keepdims):
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return x.sum(axis=axis, keepdims=keepdims)  # the method: np.sum adds a wrapper
 
     @staticmethod
     def backward(g, out, xs, needs, axis, keepdims):
         x = xs[0]
-        return (np.broadcast_to(_keep(x, axis, keepdims, g), x.shape),)
+        return (_spread(_keep(x, axis, keepdims, g), x.shape),)
 
     @staticmethod
     def torch(x, axis, keepdims):
@@ -445,13 +457,13 @@ class Mean(Function):
 
     @staticmethod
     def forward(x, axis, keepdims):
-        return np.mean(x, axis=axis, keepdims=keepdims)
+        return x.mean(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(g, out, xs, needs, axis, keepdims):
         x = xs[0]
         count = x.size // max(out.size, 1) if x.size else 0
-        return (np.broadcast_to(_keep(x, axis, keepdims, g) / count, x.shape),)
+        return (_spread(_keep(x, axis, keepdims, g) / count, x.shape),)
 
     @staticmethod
     def torch(x, axis, keepdims):

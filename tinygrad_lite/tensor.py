@@ -5,6 +5,7 @@ Tensor holds no math: every operator below wires an op from ``ops.py`` through
 """
 from __future__ import annotations
 
+import itertools
 import numbers
 from typing import Any, Optional, Sequence, Union
 
@@ -36,9 +37,15 @@ def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
     return arr
 
 
+#: Creation stamps. A tensor is always created after its inputs, so sorting by stamp,
+#: newest first, is a valid backward order (``autograd.backward_order`` relies on it).
+_stamps = itertools.count()
+
+
 def _new(data: np.ndarray, requires_grad: bool = False, name: Optional[str] = None) -> "Tensor":
     """Make a leaf without the checks of ``__init__`` (the hot path)."""
     t = Tensor.__new__(Tensor)
+    t.stamp = next(_stamps)
     t.data = data
     t.grad = None
     t.requires_grad = requires_grad
@@ -55,6 +62,8 @@ def _lift(x: Any, like: np.ndarray) -> "Tensor":
     so float32 stays float32 (NumPy's own rule for Python scalars)."""
     if isinstance(x, Tensor):
         return x
+    if type(x) is float and like.dtype.kind == "f":  # the common case (lr, reg, 1 / N) first
+        return _new(np.asarray(x, dtype=like.dtype))
     if isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, np.ndarray):
         if like.dtype.kind == "f" and isinstance(x, (float, int, np.floating, np.integer)) \
                 and not isinstance(x, bool):
@@ -63,6 +72,11 @@ def _lift(x: Any, like: np.ndarray) -> "Tensor":
             return _new(np.asarray(x, dtype=like.dtype))
         return _new(_check_data(x))
     return _new(_check_data(x))
+
+
+def _lift_all(inputs: Sequence[Any]) -> tuple:
+    like = next((t.data for t in inputs if isinstance(t, Tensor)), None)
+    return tuple(_lift(t, np.empty(0) if like is None else like) for t in inputs)
 
 
 def _fail(op, inputs, e: Exception):
@@ -76,11 +90,14 @@ def _fail(op, inputs, e: Exception):
 
 def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
     """Run ``op`` forward and, when any input requires grad, record the node."""
-    if not all(type(t) is Tensor for t in inputs):
-        like = next((t.data for t in inputs if isinstance(t, Tensor)), np.empty(0))
-        inputs = tuple(_lift(t, like) for t in inputs)
+    # Plain loops, not all()/any() over generators: this runs once per op, and at toy
+    # sizes the engine's own overhead, not NumPy, is most of a training step.
+    for x in inputs:
+        if type(x) is not Tensor:  # numbers and arrays become constant leaves
+            inputs = _lift_all(inputs)
+            break
     try:
-        out = op.forward(*[t.data for t in inputs], **args)
+        out = op.forward(*[x.data for x in inputs], **args)
     except (ValueError, IndexError, TypeError) as e:
         _fail(op, inputs, e)
     if type(out) is not np.ndarray:
@@ -126,7 +143,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "op", "parents", "args",
-                 "groups", "__weakref__")
+                 "groups", "stamp", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__
 
@@ -136,6 +153,7 @@ class Tensor:
             raise TypeError(
                 f"Tensor: only floating-point tensors can require grad, got dtype {data.dtype} "
                 f"(integer tensors hold labels and indices; use .astype(np.float64) for values)")
+        self.stamp = next(_stamps)
         self.data = data
         self.grad = None
         self.requires_grad = bool(requires_grad)
