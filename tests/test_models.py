@@ -282,3 +282,17 @@ def test_module_mode_switch_still_works(toy):
     assert net.train(False) is net and not net.training and not net.fc1.training
     net.train()
     assert net.fc1.training
+
+
+def test_float32_net_stays_float32():
+    np.random.seed(0)
+    net = TwoLayerNet(4, 10, 3, std=1e-1, dtype=np.float32)
+    X, y = init_toy_data()
+    loss, grads = net.loss(X.astype(np.float32), y, reg=0.05)
+    assert all(g.dtype == np.float32 for g in grads.values())
+    assert all(p.dtype == np.float32 for p in net.params.values())
+    assert abs(loss - CORRECT_LOSS) < 1e-5
+    net.train(X.astype(np.float32), y, X.astype(np.float32), y, num_iters=3)
+    assert net.params["W1"].dtype == np.float32
+    with pytest.raises(TypeError, match="floating"):
+        TwoLayerNet(4, 10, 3, dtype=np.int32)

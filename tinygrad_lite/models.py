@@ -130,7 +130,8 @@ class TwoLayerNet(Module):
     ``named_parameters``, ``state_dict`` and diagrams).
 
     Initialisation as cs231n: ``W1 = std * randn(D, H)`` then ``W2 = std * randn(H, C)``
-    from ``np.random``, biases zero.
+    from ``np.random``, biases zero. ``dtype`` (default float64) is the parameters'
+    type: with ``float32`` and float32 data the whole step runs in float32.
 
     L2 convention: ``l2_half=False`` (default, seed 000 / today's assignment) adds
     ``reg * (sum(W1**2) + sum(W2**2))`` (``dW += 2 * reg * W``); ``l2_half=True``
@@ -138,12 +139,14 @@ class TwoLayerNet(Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, std: float = 1e-4,
-                 l2_half: bool = False) -> None:
+                 l2_half: bool = False, dtype: Any = np.float64) -> None:
         super().__init__()
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(f"TwoLayerNet: dtype must be a floating type, got {np.dtype(dtype)}")
         self.__dict__["_aliases"] = {"fc1.W": "W1", "fc1.b": "b1", "fc2.W": "W2", "fc2.b": "b2"}
-        self.fc1 = Linear(input_size, hidden_size, std=std)  # draws W1 first, as cs231n
+        self.fc1 = Linear(input_size, hidden_size, std=std, dtype=dtype)  # draws W1 first, as cs231n
         self.relu = ReLU()
-        self.fc2 = Linear(hidden_size, output_size, std=std)
+        self.fc2 = Linear(hidden_size, output_size, std=std, dtype=dtype)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.l2_half = bool(l2_half)
         named = dict(self.named_parameters())
