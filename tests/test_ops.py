@@ -385,6 +385,15 @@ def builtin_ops() -> list:
     return sorted(n for n, cls in OPS.items() if cls.__module__.startswith("tinygrad_lite."))
 
 
+def test_every_op_has_its_four_pieces():
+    from tinygrad_lite.ops import Function
+    for name in builtin_ops():
+        op = OPS[name]
+        assert op.name == name and op.symbol and isinstance(op.rule, str) and "d" in op.rule, name
+        for piece in ("forward", "backward", "torch"):
+            assert getattr(op, piece) is not getattr(Function, piece), f"{name} has no {piece}"
+
+
 def test_every_op_has_a_spec():
     missing = [n for n in builtin_ops() if n not in SPECS]
     assert not missing, (f"ops without a case generator in tests/test_ops.py SPECS: {missing}; "
@@ -458,6 +467,20 @@ def test_op_vs_numeric(name, data):
     for o, kind in zip(ops_, case.kinds):
         if kind == "const":
             assert o.grad is None, f"{case.desc}: a constant got a gradient"
+    # each backward is pure: viz calls it again and must get the same, changing nothing
+    nodes = tl.backward_order(out)
+    kept = [n.grad.copy() for n in nodes]
+    for n in nodes:
+        if n.op is not None:
+            assert isinstance(n.op.label(**n.args), str) and n.op.rule
+            first, again = tl.input_grads(n, n.grad), tl.input_grads(n, n.grad)
+            for p, a, b in zip(n.parents, first, again):
+                assert (a is None) == (b is None) == (not p.requires_grad), case.desc
+                if a is not None:
+                    assert a.shape == p.shape and a.dtype == p.dtype, case.desc
+                    np.testing.assert_array_equal(a, b)
+    for n, g in zip(nodes, kept):
+        np.testing.assert_array_equal(n.grad, g)
 
     def loss() -> float:
         with tl.no_grad():
