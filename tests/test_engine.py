@@ -342,6 +342,14 @@ def test_ndarray_on_the_left_builds_a_graph():
     t.grad = None
     (arr @ t.T).sum().backward()
     np.testing.assert_array_equal(t.grad, np.tile(arr.sum(axis=0), (2, 1)))
+    # NumPy functions that would turn t into a plain array (dropping the graph) refuse to
+    for drop in (lambda: np.dot(arr.T, t), lambda: arr.T.dot(t), lambda: np.concatenate([t, arr]),
+                 lambda: np.where(arr > 2, t, 0.0)):
+        with pytest.raises(RuntimeError, match="drop its graph"):
+            drop()
+    for refuse in (lambda: np.exp(t), lambda: np.maximum(0, t)):  # ufuncs: Tensor opts out
+        with pytest.raises(TypeError):
+            refuse()
 
 
 def test_array_like_surface():
@@ -362,7 +370,9 @@ def test_array_like_surface():
     assert "dtype" not in repr(tl.Tensor([1.0]))
     assert len(repr(tl.Tensor(np.zeros(10_000)))) < 200  # summarised
     assert [float(row.sum()) for row in t] == [3.0, 12.0]
-    np.testing.assert_array_equal(np.asarray(t), t.data)
+    np.testing.assert_array_equal(np.asarray(t.detach()), t.data)
+    with pytest.raises(RuntimeError, match="drop its graph"):
+        np.asarray(t)  # implicit conversion of a tensor in a graph: never silently
 
 
 def test_argmax_and_comparisons_are_plain_arrays():

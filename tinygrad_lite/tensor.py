@@ -175,6 +175,12 @@ class Tensor:
         return len(self.data)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if self.requires_grad:
+            # np.dot(X, W), X.dot(W), np.concatenate([W, ...]) would silently drop the graph
+            raise RuntimeError(
+                f"a tensor that requires grad (shape {self.shape}) cannot become a NumPy array "
+                f"implicitly: that would drop its graph. Use tensor ops (X @ W, tl.concatenate, "
+                f"tl.where), or t.data / t.detach() for the plain values")
         return self.data if dtype is None else self.data.astype(dtype)
 
     def numpy(self) -> np.ndarray:
