@@ -137,7 +137,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple, dtype) -> np.ndarray:
                                f"an input of shape {shape}")
         axes = tuple(range(extra)) + tuple(
             i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
-        grad = np.sum(grad, axis=axes, keepdims=True) if axes else grad
+        grad = grad.sum(axis=axes, keepdims=True) if axes else grad  # np.sum's wrapper costs more
         grad = grad.reshape(shape)
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
