@@ -545,7 +545,7 @@ def main(argv=None):
                                               if args.micrograd else None)
         results["workloads"][key] = entry
         rows.append(entry)
-        cells = "  ".join(f"{n} {fmt_time(med[n])} ({entry['ratio'][n]:.2f}x, {faults[n]:.0f} faults)"
+        cells = "  ".join(f"{n} {fmt_time(med[n])} ({entry['ratio'][n]:.2f}x, {faults.get(n, 0):.0f} faults)"
                           for n in med)
         print(f"  {pb.name}: {cells}", flush=True)
 
@@ -568,8 +568,8 @@ def print_table(results, use_torch, has_models, with_micrograd):
         (["models"] if has_models else [])
     heads = {"numpy": "hand-NumPy", "tinygrad_lite": "tinygrad_lite", "torch": "PyTorch",
              "models": "tl TwoLayerNet+SGD"}
-    print("| workload | " + " | ".join(heads[c] for c in cols) + " | target | met |")
-    print("|---|" + "---:|" * len(cols) + "---|---|")
+    print("| workload | " + " | ".join(heads[c] for c in cols) + " | target | met | page faults per unit |")
+    print("|---|" + "---:|" * len(cols) + "---|---|---|")
     for key, e in results["workloads"].items():
         cells = []
         for c in cols:
@@ -590,13 +590,15 @@ def print_table(results, use_torch, has_models, with_micrograd):
         else:
             target = f"<= {TARGETS[key]}x"
             met = "yes" if e["ratio"]["tinygrad_lite"] <= TARGETS[key] else "NO"
-        print(f"| {e['name']} | " + " | ".join(cells) + f" | {target} | {met} |")
+        pf = " / ".join(f"{e['page_faults_per_unit'][c]:.0f}" for c in cols if c in e["page_faults_per_unit"])
+        pf = pf if key != "micrograd" else pf + " (micrograd not counted)"
+        print(f"| {e['name']} | " + " | ".join(cells) + f" | {target} | {met} | {pf} |")
     if "memory" in results:
         m = results["memory"]
         print(f"| resident memory, {m['steps']} CIFAR-size float64 engine steps | "
               f"{m['rss_first_mb']:.1f} MB -> max {m['rss_max_mb']:.1f} MB "
               f"({m['growth'] * 100:+.1f}%) | " + " | ".join("" for _ in cols[1:]) +
-              f" | flat within 5% | {'yes' if m['growth'] <= 0.05 else 'NO'} |")
+              f" | flat within 5% | {'yes' if m['growth'] <= 0.05 else 'NO'} | |")
 
 
 if __name__ == "__main__":
