@@ -227,6 +227,30 @@ def test_array_lines():
     assert viz.array_lines(np.arange(12.0), max_elems=12)[0].startswith("[0, 1, 2")
 
 
+@pytest.mark.parametrize("shape", [(0, 3), (2, 0), (0,), (3, 0, 2)])
+def test_array_lines_of_an_empty_array(shape):
+    head = f"{shape} float64 (empty)"
+    for max_elems in (0, 6, 100):
+        assert viz.array_lines(np.zeros(shape), max_elems=max_elems) == [head]
+    assert viz.array_lines(np.zeros(shape, dtype=bool)) == [f"{shape} bool (empty)"]
+
+
+@needs_renderer
+@pytest.mark.parametrize("shape", [(0, 3), (2, 0)])
+@pytest.mark.parametrize("style", ["circuit", "nodes"])
+def test_empty_tensors_draw(shape, style):
+    e = Tensor(np.zeros(shape), requires_grad=True, name="e")
+    h = e * 2
+    loss = h.sum() + (h * 3).sum()  # h fans out: branch gradients of size 0 too
+    loss.backward()
+    svg = viz.render_svg(loss, style=style)
+    empty = f"{shape} float64 (empty)"
+    assert coloured(svg, GREEN)[empty] >= 2  # e's and h's values
+    assert coloured(svg, RED)[empty] >= 2  # their gradients
+    assert coloured(svg, GREEN)["0"] >= 1  # the sums of nothing
+    assert len(viz.backprop_steps(loss)) == len(tl.backward_order(loss))
+
+
 @needs_renderer
 def test_max_elems_and_none_before_backward():
     loss, names = toy_net(backward=False)

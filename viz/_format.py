@@ -72,8 +72,11 @@ def _nested(a: np.ndarray) -> str:
 
 def array_lines(a: Any, max_elems: int = 6) -> list[str]:
     """An array as label lines: its numbers when it has at most ``max_elems``
-    elements, else shape and dtype and a summary (mean, std, min, max)."""
+    elements, else shape and dtype and a summary (mean, std, min, max); an empty
+    array (a 0 anywhere in its shape) as ``(0, 3) float64 (empty)``."""
     a = np.asarray(a)
+    if a.size == 0:  # any shape with a 0 in it: (0,), (0, 3), (2, 0) ...
+        return [f"{tuple(a.shape)} {a.dtype} (empty)"]
     if a.size <= max_elems:
         if a.ndim <= 1:
             return [_nested(a)]
@@ -83,8 +86,6 @@ def array_lines(a: Any, max_elems: int = 6) -> list[str]:
         return (["[" + rows[0] + ","] + [" " + r + "," for r in rows[1:-1]]
                 + [" " + rows[-1] + "]"])
     head = f"{tuple(a.shape)} {a.dtype}"
-    if a.size == 0:
-        return [head]
     if a.dtype.kind == "b":
         return [head, f"{int(a.sum())} true"]
     f = a.astype(np.float64)
