@@ -284,7 +284,8 @@ def test_show_formulas_puts_the_op_rules_on_the_gates():
 # ----------------------------------------------------------------- escaping
 
 WEIRD = ["<lambda>", "a&b", 'q"uote', "it's", "na\u00efve \u2192 \u03bb", "back\\slash",
-         "x<y>&amp;", "\\n", "</text>"]
+         "x<y>&amp;", "\\n", "</text>", "\U0001f600", "\U0001d416\u2081", "&#128512;",
+         "\u4e2d\u6587", "e\u0301"]  # emoji, math letters (above U+FFFF), CJK, combining
 
 
 @needs_renderer
@@ -304,7 +305,32 @@ def test_names_are_escaped(style):
 
 def test_escape_function():
     assert viz.escape('<a&"b\'>') == "&lt;a&amp;&quot;b&#x27;&gt;"
-    assert viz.escape("a\\b") == "a\\\\b" and viz.escape("\u03bb") == "&#955;"
+    assert viz.escape("a\\b") == "a\\\\b"
+    # non-ASCII as UTF-8, not &#N;: Graphviz turns &#128512; into invalid bytes
+    assert viz.escape("\u03bb \U0001f600 \U0001d416\u2081") == "\u03bb \U0001f600 \U0001d416\u2081"
+    # line breaks -> DOT line breaks; other controls visible, never raw
+    assert viz.escape("a\r\nb\nc\rd\u2028e") == "a\\nb\\nc\\nd\\ne"
+    assert viz.escape("a\x00b\x1bc\td\x7f") == "a\u2400b\u241bc d\u2421"
+    assert viz.escape("\x9b\ud800\ufffe") == "\ufffd" * 3
+
+
+# each: (name, the SVG's text lines for it)
+CONTROL = [("a\x00b", ["a\u2400b"]), ("a\r\nb", ["a", "b"]), ("line1\nline2", ["line1", "line2"]),
+           ("tab\there", ["tab here"]), ("esc\x1b[0m", ["esc\u241b[0m"]),
+           ("lone\udc80", ["lone\ufffd"]), ("\U0001f600\r\n\U0001d416\u2081", ["\U0001f600", "\U0001d416\u2081"])]
+
+
+@needs_renderer
+@pytest.mark.parametrize("style", ["circuit", "nodes"])
+def test_control_characters_and_line_breaks_in_names(style):
+    ts = [leaf(float(i), n) for i, (n, _) in enumerate(CONTROL)]
+    out = ts[0]
+    for t in ts[1:]:
+        out = out + t
+    plain = all_text(viz.render_svg(out, style=style))  # no dot syntax error, well-formed XML
+    for name, shown in CONTROL:
+        for line in shown:
+            assert any(line in s for s in plain), (name, line)
 
 
 # ----------------------------------------------------------------- draw reads only
@@ -411,7 +437,7 @@ def test_compare_marks_the_failing_wires(cmp):
     assert viz.failing_names(cmp) == {"W1"}
     src = viz.draw(loss, names=names, compare=cmp).source
     assert src.count(viz.MISMATCH_COLOR) >= 3  # the name, the wire, its gradient
-    assert "W1 &#10007;" in src and "W2 &#10007;" not in src
+    assert "W1 \u2717" in src and "W2 \u2717" not in src
 
 
 def test_compare_with_the_real_gradient_report():
@@ -432,10 +458,10 @@ def test_compare_with_the_real_gradient_report():
     report = compare.compare_gradients(loss_fn, params, hand, numeric=False, torch=False)
     assert viz.failing_names(report) == {"b2"}
     src = viz.draw(loss, compare=report).source
-    assert "b2 &#10007;" in src and "W1 &#10007;" not in src
+    assert "b2 \u2717" in src and "W1 \u2717" not in src
     if hasattr(report, "graph"):  # the report's own graph: its failing leaves by identity
         src = viz.draw(report.graph, names={"b_two": report.leaves["b2"]}, compare=report).source
-        assert "b_two &#10007;" in src and src.count("&#10007;") == 2  # name, gradient note
+        assert "b_two \u2717" in src and src.count("\u2717") == 2  # name, gradient note
 
 
 # ----------------------------------------------------------------- nodes style

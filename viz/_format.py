@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any, Optional
 
 import numpy as np
@@ -23,17 +24,43 @@ FORMULA_COLOR = "gray25"
 HIGHLIGHT_COLOR = "blue"
 
 
+#: Line breaks in user text: each becomes a DOT line break (``\\n``, centred).
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _visible(c: str) -> str:
+    """One character as it can go into a label and the SVG: C0 controls as their
+    Unicode control pictures (``\\x00`` -> ``\u2400``: DOT stops reading a string at NUL,
+    XML forbids the others), tab as a space, DEL ``\u2421``; C1 controls, lone
+    surrogates (not encodable as UTF-8) and U+FFFE/U+FFFF (not XML) as ``\ufffd``."""
+    o = ord(c)
+    if o == 9:
+        return " "
+    if o < 32:
+        return chr(0x2400 + o)
+    if o == 0x7F:
+        return "\u2421"
+    if 0x80 <= o <= 0x9F or 0xD800 <= o <= 0xDFFF or o in (0xFFFE, 0xFFFF):
+        return "\ufffd"
+    return c
+
+
 def escape(text: Any) -> str:
-    """One line of user text as the inside of a plain, double-quoted DOT label.
+    """User text as the inside of a plain, double-quoted DOT label.
 
     ``& < > " '`` become entity references (DOT expands them in plain labels, so a
-    name like ``<lambda>`` is never read as an HTML-like label), backslashes are
-    doubled (DOT reads ``\\n``, ``\\l``, ``\\N`` ... as escapes) and non-ASCII
-    characters become numeric references, which both renderers decode.
+    name like ``<lambda>`` is never read as an HTML-like label) and backslashes are
+    doubled (DOT reads ``\\n``, ``\\l``, ``\\N`` ... as escapes). Other non-ASCII
+    characters stay as they are (the source is UTF-8, which both renderers read and
+    write back into the SVG; a numeric reference above U+FFFF would come out as
+    invalid bytes). Line breaks (``\\n``, ``\\r\\n``, ``\\r`` ...) become DOT line breaks;
+    other control characters are shown by ``_visible``.
     """
-    s = html.escape(str(text), quote=True).replace("\\", "\\\\")
-    s = s.replace("\n", " ").replace("\r", " ")
-    return "".join(c if ord(c) < 128 else f"&#{ord(c)};" for c in s)
+    out = []
+    for part in _LINE_BREAK.split(str(text)):
+        part = "".join(map(_visible, part))
+        out.append(html.escape(part, quote=True).replace("\\", "\\\\"))
+    return "\\n".join(out)
 
 
 def lines(*parts: Optional[str]) -> str:

