@@ -187,8 +187,22 @@ def test_dropout_train_and_eval():
     assert not seq[1].training
     seq.train()
     assert seq[1].training
-    with pytest.raises(ValueError, match="probability"):
-        nn.Dropout(1.0)
+    for bad in (1.5, -0.1, True, "0.5"):
+        with pytest.raises(ValueError, match="probability"):
+            nn.Dropout(bad)
+
+
+def test_dropout_p_one_zeroes_everything_as_pytorch():
+    d = nn.Dropout(1.0)
+    x = tl.Tensor(np.random.randn(4, 5), requires_grad=True)
+    y = d(x)
+    assert y.shape == (4, 5) and not y.data.any() and np.isfinite(y.data).all()
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.zeros((4, 5)))
+    assert d.eval()(x) is x
+    assert not F.dropout(x, 1.0).data.any() and F.dropout(x, 1, training=False) is x
+    torch = pytest.importorskip("torch")
+    assert not torch.nn.Dropout(1.0)(torch.ones(3)).any()
 
 
 def test_zero_grad():

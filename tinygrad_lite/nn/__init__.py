@@ -363,12 +363,13 @@ class Flatten(Module):
 class Dropout(Module):
     """Inverted dropout; ``p`` is the probability of zeroing a unit (PyTorch's
     meaning; cs231n's assignment calls the *keep* probability ``p``). Active in
-    ``train()`` mode, the identity after ``eval()``."""
+    ``train()`` mode, the identity after ``eval()``. ``p=1`` (allowed, as in PyTorch)
+    outputs zeros in training."""
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
 
     def forward(self, x: Any) -> Tensor:
