@@ -220,3 +220,18 @@ def test_preprocess_is_get_CIFAR10_data(tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="num_training \\+ num_validation"):
         preprocess_cifar10(X_train, y_train, X_test, y_test, num_training=19, num_validation=5)
+
+
+def test_preprocess_empty_validation_and_test_splits(tmp_path):
+    fabricate(str(tmp_path), n=4)
+    X_train, y_train, X_test, y_test = load_cifar10(str(tmp_path))
+    Xtr, ytr, Xv, yv, Xte, yte = preprocess_cifar10(X_train, y_train, X_test, y_test,
+                                                    num_training=20, num_validation=0, num_test=0)
+    assert Xtr.shape == (20, 3072) and ytr.shape == (20,)
+    assert Xv.shape == (0, 3072) and yv.shape == (0,) and Xv.dtype == Xtr.dtype
+    assert Xte.shape == (0, 3072) and yte.shape == (0,)
+    _, _, Xv, _, Xte, _ = preprocess_cifar10(X_train, y_train, X_test, y_test, num_training=3,
+                                             num_validation=0, num_test=2, subtract_mean=False)
+    assert Xv.shape == (0, 3072) and Xte.shape == (2, 3072)
+    with pytest.raises(ValueError, match="needs at least 1 training image"):
+        preprocess_cifar10(X_train, y_train, X_test, y_test, num_training=0)

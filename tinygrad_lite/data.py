@@ -205,7 +205,8 @@ def preprocess_cifar10(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndar
     ``num_validation`` images after the first ``num_training``; subtract the mean
     training image; reshape images to rows. Returns ``(X_train, y_train, X_val,
     y_val, X_test, y_test)`` with X of shape (n, 3072) (float64 unless the input was
-    another float type)."""
+    another float type). ``num_validation=0`` or ``num_test=0`` give empty splits of
+    shape (0, 3072) and (0,)."""
     X_train, X_test = np.asarray(X_train), np.asarray(X_test)
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     if len(X_train) != len(y_train) or len(X_test) != len(y_test):
@@ -233,8 +234,8 @@ def preprocess_cifar10(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndar
         X_tr -= mean_image
         X_val -= mean_image
         X_te -= mean_image
-    return (X_tr.reshape(num_training, -1), y_tr, X_val.reshape(num_validation, -1), y_val,
-            X_te.reshape(num_test, -1), y_te)
+    rows = lambda X: X.reshape(len(X), int(np.prod(X.shape[1:])))  # noqa: E731  (n may be 0)
+    return rows(X_tr), y_tr, rows(X_val), y_val, rows(X_te), y_te
 
 
 def get_CIFAR10_data(root: str, num_training: int = 49000, num_validation: int = 1000,
