@@ -385,3 +385,34 @@ def test_float32_params_are_compared_in_float64(toy):
     r = compare_gradients(loss_fn, p32, toy_hand(toy), numeric=False, torch=False)
     assert r.ok() and all(row.engine.dtype == np.float64 for row in r)
     assert any(n.startswith("params cast to float64: W1 (float32)") for n in r.notes)
+
+
+@pytest.mark.parametrize("h", [0, 0.0, -1e-5, float("nan"), float("inf"), True])
+def test_bad_step_h_is_a_clear_error(toy, h):
+    params, X, y, reg, loss_fn = toy
+    with pytest.raises(ValueError, match=r"h \(the central-difference step\) must be a finite number > 0"):
+        compare_gradients(loss_fn, params, numeric=True, torch=False, h=h)
+
+
+def test_cli_bad_h_exits_2(capsys):
+    from tinygrad_lite.compare.__main__ import main
+    assert main(["--model", "cs231n", "--h", "0", "--torch", "off"]) == 2
+    assert "h (the central-difference step)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
+def test_torch_gradients_unused_leaf_gets_zeros_and_no_grad_leaf_is_named():
+    from tinygrad_lite.torch_replay import torch_gradients
+    w = tl.Tensor(np.arange(3.0), requires_grad=True, name="w")
+    outside = tl.Tensor(np.ones((2, 2), dtype=np.float32), requires_grad=True, name="outside")
+    loss = (w * w).sum()
+    gw, go = torch_gradients(loss, [w, outside])
+    np.testing.assert_allclose(gw, 2 * np.arange(3.0))
+    assert go.shape == (2, 2) and go.dtype == np.float32 and not go.any()
+    (go_only,) = torch_gradients(loss, [outside])
+    assert not go_only.any()
+    assert torch_gradients(loss, []) == []
+    with pytest.raises(ValueError, match=r"leaf 1 \(const, shape \(3,\)\) does not require grad"):
+        torch_gradients(loss, [w, tl.Tensor(np.ones(3), name="const")])
+    with pytest.raises(TypeError, match="leaf 0 is a ndarray"):
+        torch_gradients(loss, [np.ones(3)])

@@ -41,12 +41,32 @@ def replay_in_torch(root: Tensor) -> tuple[Any, dict[int, Any]]:
 
 
 def torch_gradients(root: Tensor, leaves: list[Tensor], gradient: Any = None) -> list[np.ndarray]:
-    """PyTorch's gradients of ``root`` with respect to ``leaves`` (NumPy arrays)."""
+    """PyTorch's gradients of ``root`` with respect to ``leaves`` (NumPy arrays, one per
+    leaf, in order).
+
+    ``leaves`` may be any tensors of the graph (leaves or intermediate nodes) that
+    require grad. A tensor that does not reach ``root`` (not in its graph at all, or
+    in it without influencing it) gets zeros of its shape and dtype, as
+    ``torch.autograd.grad(..., allow_unused=True)`` followed by zero-filling.
+    A tensor with ``requires_grad=False`` raises ``ValueError`` naming it.
+    """
     import torch
 
+    leaves = list(leaves)
+    for i, t in enumerate(leaves):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"torch_gradients: leaf {i} is a {type(t).__name__}, not a Tensor")
+        if not t.requires_grad:
+            raise ValueError(f"torch_gradients: leaf {i} ({t.name or 'unnamed'}, shape {t.shape}) "
+                             f"does not require grad, so it has no gradient")
     out, made = replay_in_torch(root)
     seed = torch.ones_like(out) if gradient is None else torch.tensor(np.asarray(gradient))
-    targets = [made[id(t)] for t in leaves]
-    grads = torch.autograd.grad(out, targets, grad_outputs=seed, allow_unused=True)
+    used = [i for i, t in enumerate(leaves) if id(t) in made]  # the others are not in the graph
+    grads: list = [None] * len(leaves)
+    if used:
+        found = torch.autograd.grad(out, [made[id(leaves[i])] for i in used], grad_outputs=seed,
+                                    allow_unused=True)
+        for i, g in zip(used, found):
+            grads[i] = g
     return [np.zeros(t.shape, dtype=t.dtype) if g is None else g.detach().numpy()
             for t, g in zip(leaves, grads)]

@@ -488,11 +488,16 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
       be the params' names or seed 002's ``dW1`` style. A gradient whose shape
       differs from its parameter's raises ``ValueError`` naming both shapes; a
       parameter it leaves out is a failing row;
-    - ``numeric``: central differences with step ``h`` on the same ``loss_fn``;
+    - ``numeric``: central differences with step ``h`` (a finite number > 0, else
+      ``ValueError``) on the same ``loss_fn``;
     - ``torch``: ``"auto"`` replays the recorded graph in PyTorch when installed
       (skipped with a note otherwise), ``True`` requires it, ``False`` skips;
     - ``tolerances``: overrides of :data:`DEFAULT_TOLERANCES`, kind -> (rtol, atol).
     """
+    if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(h) or h <= 0:
+        raise ValueError(f"compare_gradients: h (the central-difference step) must be a finite "
+                         f"number > 0, got {h!r}")
     notes: list = []
     tol = dict(DEFAULT_TOLERANCES)
     for k, v in (tolerances or {}).items():
