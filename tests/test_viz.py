@@ -310,14 +310,15 @@ def test_escape_function():
     assert viz.escape("\u03bb \U0001f600 \U0001d416\u2081") == "\u03bb \U0001f600 \U0001d416\u2081"
     # line breaks -> DOT line breaks; other controls visible, never raw
     assert viz.escape("a\r\nb\nc\rd\u2028e") == "a\\nb\\nc\\nd\\ne"
-    assert viz.escape("a\x00b\x1bc\td\x7f") == "a\u2400b\u241bc d\u2421"
-    assert viz.escape("\x9b\ud800\ufffe") == "\ufffd" * 3
+    # (DOT doubles the backslashes of the visible form back to one)
+    assert viz.escape("a\x00b\x1bc\td\x7f") == "a\\\\x00b\\\\x1bc d\\\\x7f"
+    assert viz.escape("\x9b\ud800\ufffe") == "\\\\x9b\\\\ud800\\\\ufffe"
 
 
 # each: (name, the SVG's text lines for it)
-CONTROL = [("a\x00b", ["a\u2400b"]), ("a\r\nb", ["a", "b"]), ("line1\nline2", ["line1", "line2"]),
-           ("tab\there", ["tab here"]), ("esc\x1b[0m", ["esc\u241b[0m"]),
-           ("lone\udc80", ["lone\ufffd"]), ("\U0001f600\r\n\U0001d416\u2081", ["\U0001f600", "\U0001d416\u2081"])]
+CONTROL = [("a\x00b", ["a\\x00b"]), ("a\r\nb", ["a", "b"]), ("line1\nline2", ["line1", "line2"]),
+           ("tab\there", ["tab here"]), ("esc\x1b[0m", ["esc\\x1b[0m"]),
+           ("lone\udc80", ["lone\\udc80"]), ("\U0001f600\r\n\U0001d416\u2081", ["\U0001f600", "\U0001d416\u2081"])]
 
 
 @needs_renderer

@@ -29,19 +29,18 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _visible(c: str) -> str:
-    """One character as it can go into a label and the SVG: C0 controls as their
-    Unicode control pictures (``\\x00`` -> ``\u2400``: DOT stops reading a string at NUL,
-    XML forbids the others), tab as a space, DEL ``\u2421``; C1 controls, lone
-    surrogates (not encodable as UTF-8) and U+FFFE/U+FFFF (not XML) as ``\ufffd``."""
+    """One character as it can go into a label and the SVG, visible in any font:
+    control characters (C0 but tab, DEL, C1) as Python writes them (``\\x00``: DOT
+    stops reading a string at NUL, XML forbids the others), lone surrogates (not
+    encodable as UTF-8) and U+FFFE/U+FFFF (not XML) likewise (``\\udc80``); tab as
+    a space."""
     o = ord(c)
     if o == 9:
         return " "
-    if o < 32:
-        return chr(0x2400 + o)
-    if o == 0x7F:
-        return "\u2421"
-    if 0x80 <= o <= 0x9F or 0xD800 <= o <= 0xDFFF or o in (0xFFFE, 0xFFFF):
-        return "\ufffd"
+    if o < 32 or 0x7F <= o <= 0x9F:
+        return f"\\x{o:02x}"
+    if 0xD800 <= o <= 0xDFFF or o in (0xFFFE, 0xFFFF):
+        return f"\\u{o:04x}"
     return c
 
 
