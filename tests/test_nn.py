@@ -339,3 +339,154 @@ def test_linear_has_no_pytorch_weight_name():
     with pytest.raises(AttributeError, match=r"W, of shape \(in_features, out_features\)"):
         lin.weight
     assert not hasattr(lin, "bias")
+
+
+# ----------------------------------------------------------------- ownership of names
+
+def test_slicing_a_sequential_renames_nothing():
+    m = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+    before = [p.name for p in m.parameters()]
+    assert before == ["0.W", "0.b", "2.W", "2.b"]
+    s = m[1:]
+    assert [p.name for p in m.parameters()] == before
+    assert list(dict(s.named_parameters())) == ["2.W", "2.b"]  # PyTorch keeps the keys
+    assert s[1] is m[2] and s["2"] is m[2] and len(s) == 2
+    assert s(np.ones((4, 5))).shape == (4, 2)
+    assert m[2](np.ones((1, 5))).groups[-1].name == "2:Linear"  # group names untouched too
+    s.append(nn.Tanh())  # a fresh key, not '2' again
+    assert list(dict(s.named_children())) == ["1", "2", "3"] and len(m) == 3
+    assert [p.name for p in m.parameters()] == before
+
+
+def test_wrapping_modules_already_owned_renames_nothing():
+    m = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+    w = nn.Sequential(m[2], nn.Tanh(), m[0])
+    assert [p.name for p in m.parameters()] == ["0.W", "0.b", "2.W", "2.b"]
+    assert list(dict(w.named_parameters())) == ["0.W", "0.b", "2.W", "2.b"]
+    # a module shared by a second parent keeps the first parent's names
+    net = Net()
+    other = Net()
+    other.fc1 = net.fc1
+    assert net.fc1.W.name == "fc1.W" and net(np.ones((1, 4))).shape == (1, 3)
+    # a tensor tied into a second module keeps its first owner's name
+    lin = nn.Linear(2, 2)
+    tied = nn.Linear(2, 2)
+    tied.W = lin.W
+    assert lin.W.name == "W"
+    outer = nn.Sequential(OrderedDict([("a", lin), ("b", tied)]))
+    assert lin.W.name == "a.W" and tied.b.name == "b.b"
+
+
+def test_first_parent_adopts_a_top_level_model_and_release_frees_it():
+    net = Net()
+    assert net.fc1.W.name == "fc1.W"
+    o = Outer()  # built bottom-up: every first parent adopts
+    assert o.net.fc1.W.name == "net.fc1.W"
+    wrapped = nn.Sequential(net, nn.Identity())  # net had no parent: adopted
+    assert net.fc1.W.name == "0.fc1.W" and list(dict(wrapped.named_parameters()))[0] == "0.fc1.W"
+    assert net.fc1(np.ones((1, 4))).groups[-1].name == "0.fc1"
+    fc1 = net.fc1
+    del net.fc1  # released: the next parent adopts it
+    fresh = nn.Sequential(fc1)
+    assert fc1.W.name == "0.W" and dict(fresh.named_parameters())["0.W"] is fc1.W
+    with pytest.raises(ValueError, match="cannot contain itself"):
+        fresh.me = fresh
+    with pytest.raises(ValueError, match="cannot contain itself"):
+        fc1.up = fresh
+
+
+def test_two_layer_net_names_survive_reuse():
+    from tinygrad_lite.models import TwoLayerNet
+    net = TwoLayerNet(4, 10, 3, std=1e-1)
+    seq = nn.Sequential(net.fc1, net.relu, net.fc2)
+    assert [p.name for p in net.parameters()] == ["W1", "b1", "W2", "b2"]
+    assert list(dict(seq.named_parameters())) == ["0.W", "0.b", "2.W", "2.b"]
+
+
+# ----------------------------------------------------------------- ModuleList, ModuleDict
+
+class Stack(nn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b, std=0.1) for a, b in zip(sizes, sizes[1:]))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x).tanh()
+        return x
+
+
+def test_module_list_registers_and_trains():
+    np.random.seed(0)
+    m = Stack([3, 4, 2])
+    assert list(dict(m.named_parameters())) == ["layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b"]
+    assert [p.name for p in m.parameters()] == ["layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b"]
+    assert m.layers[1](np.ones((1, 4))).groups[-1].name == "layers.1:Linear"
+    W = m.layers[1].W.data.copy()
+    opt = tl.optim.SGD(m.parameters(), lr=0.1)
+    F.cross_entropy(m(np.random.randn(5, 3)), np.array([0, 1, 1, 0, 1])).backward()
+    opt.step()
+    assert not np.array_equal(m.layers[1].W.data, W)
+    assert set(m.state_dict()) == {"layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b"}
+
+
+def test_module_list_api():
+    a, b, c = nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 3)
+    ml = nn.ModuleList([a, b])
+    ml.append(c)
+    assert len(ml) == 3 and list(ml) == [a, b, c] and ml[-1] is c
+    assert isinstance(ml[1:], nn.ModuleList) and list(ml[1:]) == [b, c]
+    assert c.W.name == "2.W" and ml[1:][1] is c and c.W.name == "2.W"  # the slice renames nothing
+    del ml[0]  # renumbered, as PyTorch: the names of what it owns follow
+    assert list(dict(ml.named_parameters())) == ["1.W", "1.b"] and c.W.name == "1.W"
+    ml.insert(0, a)
+    assert list(ml) == [a, b, c] and a.W.name == "0.W" and c.W.name == "2.W"
+    ml[1] = nn.Tanh()
+    assert isinstance(ml[1], nn.Tanh)
+    ml += [nn.Identity()]
+    assert len(ml) == 4 and len(ml + nn.ModuleList([nn.ReLU()])) == 5
+    with pytest.raises(TypeError, match="expected a Module"):
+        ml.append(lambda x: x)
+    with pytest.raises(IndexError, match="out of range"):
+        ml[7]
+    with pytest.raises(NotImplementedError, match="forward"):
+        ml(np.ones(2))
+
+
+def test_module_dict_api():
+    md = nn.ModuleDict({"enc": nn.Linear(2, 3), "act": nn.ReLU()})
+    md["dec"] = nn.Linear(3, 2)
+    assert list(md) == ["enc", "act", "dec"] and "enc" in md and len(md) == 3
+    assert md.enc is md["enc"] and md["dec"].W.name == "dec.W"
+    assert list(dict(md.named_parameters())) == ["enc.W", "enc.b", "dec.W", "dec.b"]
+    assert md.pop("act").__class__ is nn.ReLU and md.keys() == ["enc", "dec"]
+    with pytest.raises(KeyError, match="keys are"):
+        md["nope"]
+    with pytest.raises(KeyError, match="without '.'"):
+        md["a.b"] = nn.ReLU()
+    with pytest.raises(TypeError, match="expected a Module"):
+        md["x"] = 3
+    md.clear()
+    assert len(md) == 0 and list(md.parameters()) == []
+
+
+@pytest.mark.parametrize("container, fix", [(list, "ModuleList"), (tuple, "ModuleList"),
+                                            (lambda ms: dict(enumerate(ms)), "ModuleDict")])
+def test_plain_containers_of_modules_are_refused(container, fix):
+    class Bad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = container([nn.Linear(2, 2), nn.Linear(2, 2)])
+
+    with pytest.raises(TypeError, match=f"Bad.layers: a plain .* not registered .*nn.{fix}"):
+        Bad()
+
+
+def test_plain_list_of_parameters_is_refused_other_lists_are_fine():
+    m = nn.Module()
+    with pytest.raises(TypeError, match="not registered"):
+        m.ws = [tl.Tensor(np.ones(2), requires_grad=True)]
+    m.sizes = [3, 4, 5]
+    m.arrays = (np.ones(2), tl.Tensor(np.ones(2)))
+    m.empty = []
+    assert m.sizes == [3, 4, 5] and list(m.parameters()) == []

@@ -13,7 +13,13 @@
 PyTorch's ``weight``, whose layout is (out, in).
 
 Parameters are plain ``Tensor`` objects with ``requires_grad=True`` whose ``.name``
-is their dotted name (``fc1.W``), so diagrams label them. Every module call tags
+is their dotted name (``fc1.W``), so diagrams label them. Names follow *ownership*:
+a parameter belongs to the first module it is assigned to, and a module to the
+first module it is attached to (the tree built bottom-up in ``__init__``); its
+name is its path from the top of that ownership chain. Later containers (a slice
+``seq[1:]``, ``Sequential(model[0], ...)``, a module shared by a second parent) hold
+the same objects without renaming them. A module stops owning what is removed
+from it (``del``, reassignment); the next module it is attached to adopts it. Every module call tags
 the nodes it creates with ``Group(name, kind="module")``, where ``name`` is the
 module's dotted name in its parent (``fc1``), or its class name when it has none
 (a top-level model, or a module used on its own).
@@ -21,6 +27,7 @@ module's dotted name in its parent (``fc1``), or its class name when it has none
 from __future__ import annotations
 
 import os
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
@@ -32,7 +39,7 @@ from . import functional, init  # noqa: F401
 from .functional import dropout
 
 __all__ = ["Module", "Parameter", "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Flatten",
-           "Dropout", "Sequential", "CrossEntropyLoss", "MultiClassHingeLoss", "functional",
+           "Dropout", "Sequential", "ModuleList", "ModuleDict", "CrossEntropyLoss", "MultiClassHingeLoss", "functional",
            "init"]
 
 
@@ -56,6 +63,43 @@ def _as_input(x: Any, who: str) -> Tensor:
         raise TypeError(f"{who}: {e}") from None
 
 
+#: id(parameter) -> (weakref to it, weakref to the owning module, its key there).
+#: Ownership is checked lazily: the entry counts only while the owner still holds
+#: that tensor under that key (so deleting or replacing it releases it).
+_PARAM_OWNERS: Dict[int, Tuple[Any, Any, str]] = {}
+
+
+def _param_owner(p: Tensor) -> Optional[Tuple["Module", str]]:
+    e = _PARAM_OWNERS.get(id(p))
+    if e is None or e[0]() is not p:
+        return None
+    m = e[1]()
+    if m is None or m.__dict__["_params"].get(e[2]) is not p:
+        return None
+    return m, e[2]
+
+
+def _claim_param(p: Tensor, owner: "Module", key: str) -> None:
+    i = id(p)
+
+    def forget(ref: Any, i: int = i) -> None:
+        e = _PARAM_OWNERS.get(i)
+        if e is not None and e[0] is ref:
+            del _PARAM_OWNERS[i]
+
+    _PARAM_OWNERS[i] = (weakref.ref(p, forget), weakref.ref(owner), key)
+
+
+def _is_owned_by(p: Tensor, m: "Module", key: str) -> bool:
+    o = _param_owner(p)
+    return o is not None and o[0] is m and o[1] == key
+
+
+def _holds_modules_or_params(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return any(isinstance(v, Module) or (isinstance(v, Tensor) and v.requires_grad) for v in items)
+
+
 class Module:
     """Base class: subclasses set parameters (Tensors with ``requires_grad=True``)
     and sub-modules as attributes in ``__init__`` (after ``super().__init__()``) and
@@ -67,6 +111,7 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_aliases"] = {}  # dotted name -> public name (TwoLayerNet: 'fc1.W' -> 'W1')
         d["_group_name"] = type(self).__name__
+        d["_owner"] = None  # (weakref to the owning parent, key there) once adopted
         d["training"] = True
 
     # ------------------------------------------------------------ registration
@@ -80,21 +125,43 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, (Tensor, Module)) or name in self.__dict__.get("_params", ()) \
                 or name in self.__dict__.get("_modules", ()):
-            params, modules = self._registry()
+            self._register(name, value)
+            object.__setattr__(self, name, value)
+            return
+        if isinstance(value, (list, tuple, dict)) and _holds_modules_or_params(value):
+            kind = "dict" if isinstance(value, dict) else type(value).__name__
+            fix = "nn.ModuleDict({...})" if kind == "dict" else "nn.ModuleList([...])"
+            raise TypeError(
+                f"{type(self).__name__}.{name}: a plain {kind} of modules or parameters is not "
+                f"registered (named_parameters() and the optimizer would never see them); "
+                f"use {fix} for modules, or assign each parameter as its own attribute")
+        object.__setattr__(self, name, value)
+
+    def _register(self, name: str, value: Any) -> None:
+        """Put ``value`` in the registry under ``name`` (no attribute is set) and adopt
+        it if nothing owns it yet; ``None`` or a plain value just unregisters ``name``."""
+        params, modules = self._registry()
+        if isinstance(value, Tensor) and value.requires_grad:
+            if value.op is not None:
+                raise ValueError(f"{type(self).__name__}.{name}: a parameter must be a leaf tensor "
+                                 f"(this one was computed by {value.op.name}); use .detach()")
+            modules.pop(name, None)
+            params[name] = value  # a replaced entry keeps its place in the order
+            if _param_owner(value) is None:
+                _claim_param(value, self, name)
+                self._rename()
+        elif isinstance(value, Module):
+            value._registry()
+            if value is self or any(m is self for m in value.modules()):
+                raise ValueError(f"{type(self).__name__}.{name}: a module cannot contain itself")
+            params.pop(name, None)
+            modules[name] = value
+            if value._parent() is None:
+                value.__dict__["_owner"] = (weakref.ref(self), name)
+                self._rename()
+        else:
             params.pop(name, None)
             modules.pop(name, None)
-            if isinstance(value, Tensor) and value.requires_grad:
-                if value.op is not None:
-                    raise ValueError(f"{type(self).__name__}.{name}: a parameter must be a leaf tensor "
-                                     f"(this one was computed by {value.op.name}); use .detach()")
-                params[name] = value
-            elif isinstance(value, Module):
-                value._registry()
-                modules[name] = value
-            object.__setattr__(self, name, value)
-            self._set_names()
-            return
-        object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         params, modules = self._registry()
@@ -110,17 +177,54 @@ class Module:
             raise ValueError(f"add_module: a module name must be a non-empty string without '.', got {name!r}")
         setattr(self, name, module)
 
-    def _set_names(self, prefix: str = "", path: Optional[str] = None) -> None:
-        """Name every parameter by its dotted name and every sub-module by its path."""
-        for pname, p in self.named_parameters():
-            p.name = prefix + pname
+    # ------------------------------------------------------------ ownership and names
+    def _parent(self) -> Optional[Tuple["Module", str]]:
+        """(owning parent, key) while that parent still holds self under key, else None."""
+        o = self.__dict__.get("_owner")
+        if o is None:
+            return None
+        parent = o[0]()
+        if parent is None or parent.__dict__["_modules"].get(o[1]) is not self:
+            return None
+        return parent, o[1]
+
+    def _rename(self) -> None:
+        """Re-derive names from the top of self's ownership chain: every parameter
+        owned along it gets its dotted path, every module its group name."""
+        root = self
+        while True:
+            up = root._parent()
+            if up is None:
+                break
+            root = up[0]
+        root.__dict__["_group_name"] = type(root).__name__  # the top uses its class name
+        for pname, p in root._owned_parameters():
+            p.name = pname
+        for cname, child in root._owned_children():
+            child._set_path(cname)
+
+    def _owned_children(self) -> Iterator[Tuple[str, "Module"]]:
         for cname, child in self._registry()[1].items():
-            child._set_path(prefix + cname)
+            o = child._parent()
+            if o is not None and o[0] is self and o[1] == cname:
+                yield cname, child
+
+    def _owned_parameters(self) -> Iterator[Tuple[str, Tensor]]:
+        """(dotted name, tensor) for the parameters owned through self (aliases applied)."""
+        params = self._registry()[0]
+        aliases = self._aliases
+        for name, p in params.items():
+            if _is_owned_by(p, self, name):
+                yield aliases.get(name, name), p
+        for cname, child in self._owned_children():
+            for sub, p in child._owned_parameters():
+                full = f"{cname}.{sub}"
+                yield aliases.get(full, full), p
 
     def _set_path(self, path: str) -> None:
         last = path.rsplit(".", 1)[-1]
         self.__dict__["_group_name"] = path if not last.isdigit() else f"{path}:{type(self).__name__}"
-        for cname, child in self._registry()[1].items():
+        for cname, child in self._owned_children():
             child._set_path(f"{path}.{cname}")
 
     # ------------------------------------------------------------ calling
@@ -381,7 +485,12 @@ class Dropout(Module):
 
 class Sequential(Module):
     """Modules applied in order. ``Sequential(m0, m1, ...)`` names them ``0``, ``1``...;
-    ``Sequential(OrderedDict([('fc1', ...), ...]))`` uses the given names."""
+    ``Sequential(OrderedDict([('fc1', ...), ...]))`` uses the given names.
+
+    ``seq[i]`` is the i-th module; ``seq[a:b]`` is a new ``Sequential`` holding the
+    same module objects under their original keys (as PyTorch: ``m[1:]`` has
+    children ``1``, ``2``...); it renames nothing, since the modules stay owned by
+    ``seq`` (see the module docstring)."""
 
     def __init__(self, *modules: Any) -> None:
         super().__init__()
@@ -402,7 +511,11 @@ class Sequential(Module):
     def append(self, module: Module) -> "Sequential":
         if not isinstance(module, Module):
             raise TypeError(f"Sequential.append: expected a Module, got {type(module).__name__}")
-        self.add_module(str(len(self._modules)), module)
+        key, n = str(len(self._modules)), len(self._modules)
+        while key in self._modules:  # a slice keeps its keys: '1', '2' -> append as '3'
+            n += 1
+            key = str(n)
+        self.add_module(key, module)
         return self
 
     def __len__(self) -> int:
@@ -416,11 +529,173 @@ class Sequential(Module):
             return self._modules[index]
         mods = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*mods[index])
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
         try:
             return mods[index]
-        except IndexError:
-            raise IndexError(f"Sequential: index {index} out of range for {len(mods)} modules") from None
+        except (IndexError, TypeError):
+            raise IndexError(f"Sequential: index {index!r} out of range for {len(mods)} modules") from None
+
+
+def _check_key(who: str, key: Any) -> str:
+    if not isinstance(key, str) or not key or "." in key:
+        raise KeyError(f"{who}: a key must be a non-empty string without '.', got {key!r}")
+    return key
+
+
+class ModuleList(Module):
+    """A list of modules, registered (``named_parameters`` gives ``0.W``, ``1.W``...),
+    as ``torch.nn.ModuleList``: indexing, slicing (a new ``ModuleList``, renumbered
+    from 0, renaming nothing), ``len``, iteration, ``append``, ``extend``, ``insert``,
+    ``+``, ``del``, ``ml[i] = m``. Deleting or inserting renumbers the keys (and so the
+    names of the parameters this list owns). It has no ``forward``: iterate it."""
+
+    def __init__(self, modules: Any = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _check(self, m: Any, what: str) -> "Module":
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList.{what}: expected a Module, got {type(m).__name__}")
+        return m
+
+    def _index(self, i: Any) -> int:
+        n = len(self._modules)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"ModuleList: indices must be ints or slices, got {type(i).__name__}")
+        if not -n <= i < n:
+            raise IndexError(f"ModuleList: index {i} out of range for {n} modules")
+        return int(i) % n
+
+    def _relist(self, mods: list) -> None:
+        """Re-register ``mods`` under keys 0..n-1: what this list owned stays owned
+        (under its new key), a module nobody owns is adopted; then rename."""
+        owned = {id(m) for _, m in self._owned_children()}
+        reg = self._registry()[1]
+        reg.clear()
+        for i, m in enumerate(mods):
+            reg[str(i)] = m
+        claimed: set = set()
+        for i, m in enumerate(mods):
+            if id(m) not in claimed and (id(m) in owned or m._parent() is None):
+                claimed.add(id(m))
+                m.__dict__["_owner"] = (weakref.ref(self), str(i))
+        self._rename()
+
+    def __getitem__(self, index: Any) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(mods[index])
+        return mods[self._index(index)]
+
+    def __setitem__(self, index: Any, module: Module) -> None:
+        self._check(module, "__setitem__")
+        self._register(str(self._index(index)), module)
+
+    def __delitem__(self, index: Any) -> None:
+        mods = list(self._modules.values())
+        if isinstance(index, slice):
+            del mods[index]
+        else:
+            del mods[self._index(index)]
+        self._relist(mods)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._modules.values()))
+
+    def __iadd__(self, modules: Any) -> "ModuleList":
+        return self.extend(modules)
+
+    def __add__(self, other: Any) -> "ModuleList":
+        return ModuleList(list(self) + list(other))
+
+    def append(self, module: Module) -> "ModuleList":
+        self._register(str(len(self._modules)), self._check(module, "append"))
+        return self
+
+    def extend(self, modules: Any) -> "ModuleList":
+        if isinstance(modules, Module) or not hasattr(modules, "__iter__"):
+            raise TypeError(f"ModuleList.extend: expected an iterable of Modules, got {type(modules).__name__}")
+        for m in list(modules):
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        self._check(module, "insert")
+        mods = list(self._modules.values())
+        mods.insert(index, module)
+        if any(m is self for m in module.modules()):
+            raise ValueError("ModuleList.insert: a module cannot contain itself")
+        self._relist(mods)
+
+
+class ModuleDict(Module):
+    """A dict of modules, registered under their keys, as ``torch.nn.ModuleDict``:
+    ``md[key]``, ``md[key] = m``, ``del md[key]``, ``key in md``, ``len``, iteration
+    over the keys, ``keys()``, ``values()``, ``items()``, ``update``, ``pop``,
+    ``clear``; ``md.key`` works too when no method has that name. Keys are non-empty
+    strings without '.'. It has no ``forward``."""
+
+    def __init__(self, modules: Any = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        try:
+            return self._modules[key]
+        except (KeyError, TypeError):
+            raise KeyError(f"ModuleDict has no {key!r}; keys are {list(self._modules)}") from None
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        _check_key("ModuleDict", key)
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict[{key!r}]: expected a Module, got {type(module).__name__}")
+        self._register(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # the KeyError with the keys
+        del self._modules[key]
+
+    def __getattr__(self, name: str) -> Any:  # only called for missing attributes
+        modules = self.__dict__.get("_modules", {})
+        if name in modules:
+            return modules[name]
+        raise AttributeError(f"'ModuleDict' object has no attribute {name!r}")
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._modules))
+
+    def keys(self) -> Any:
+        return list(self._modules.keys())
+
+    def values(self) -> Any:
+        return list(self._modules.values())
+
+    def items(self) -> Any:
+        return list(self._modules.items())
+
+    def update(self, modules: Any) -> None:
+        items = modules.items() if hasattr(modules, "items") else modules
+        for key, m in items:
+            self[key] = m
+
+    def pop(self, key: str) -> Module:
+        m = self[key]
+        del self[key]
+        return m
+
+    def clear(self) -> None:
+        self._modules.clear()
 
 
 class CrossEntropyLoss(Module):
