@@ -152,3 +152,99 @@ def test_training_loop_with_modules():
     assert loss.item() < 0.5 * first
     with tl.no_grad():
         assert (np.argmax(model(X).data, axis=1) == y).mean() > 0.8
+
+
+# ----------------------------------------------------------------- state_dict
+
+def _steps(opt, params, rng, n):
+    for _ in range(n):
+        for p in params:
+            p.grad = rng.randn(*p.shape)
+        opt.step()
+
+
+@pytest.mark.parametrize("name, kw, buffers", [
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=1e-3), ["velocity"]),
+    ("Adam", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-7), ["m", "v"]),
+    ("RMSprop", dict(lr=1e-2, alpha=0.9), ["cache"]),
+])
+def test_state_dict_round_trip_continues_identically(name, kw, buffers):
+    p, _ = _param()
+    q, _ = _param((5,), seed=1)
+    opt = getattr(optim, name)([p, q], **kw)
+    _steps(opt, [p, q], np.random.RandomState(0), 3)
+    opt.lr = opt.lr * 0.5  # a decayed lr is saved too
+    sd = opt.state_dict()
+    assert set(sd) == {"state", "param_groups"} and sorted(sd["state"]) == [0, 1]
+    assert list(sd["state"][0]) == buffers and sd["state"][1][buffers[0]].shape == (5,)
+    group = sd["param_groups"][0]
+    assert group["params"] == [0, 1] and group["lr"] == opt.lr
+    if name == "Adam":
+        assert group["t"] == 3 and group["betas"] == (0.8, 0.99)
+    # a snapshot: later steps do not change it
+    saved = {i: {k: v.copy() for k, v in b.items()} for i, b in sd["state"].items()}
+    p_saved, q_saved = p.data.copy(), q.data.copy()
+    _steps(opt, [p, q], np.random.RandomState(1), 2)
+    for i in saved:
+        for k in buffers:
+            np.testing.assert_array_equal(sd["state"][i][k], saved[i][k])
+    # restore into fresh parameters and a fresh optimizer with other settings
+    p2 = tl.Tensor(p_saved.copy(), requires_grad=True)
+    q2 = tl.Tensor(q_saved.copy(), requires_grad=True)
+    fresh = getattr(optim, name)([p2, q2], lr=0.5)
+    assert fresh.load_state_dict(sd) is fresh and fresh.lr == group["lr"]
+    p.data[...], q.data[...] = p_saved, q_saved
+    opt.load_state_dict(sd)
+    _steps(opt, [p, q], np.random.RandomState(2), 3)
+    _steps(fresh, [p2, q2], np.random.RandomState(2), 3)
+    np.testing.assert_array_equal(p2.data, p.data)
+    np.testing.assert_array_equal(q2.data, q.data)
+    sd["state"][0][buffers[0]][...] = 123.0  # the loaded buffers are copies
+    assert not (fresh.state_dict()["state"][0][buffers[0]] == 123.0).any()
+
+
+def test_state_dict_of_a_fresh_optimizer_and_plain_sgd():
+    p, rng = _param()
+    opt = optim.SGD([p], lr=0.1)
+    assert opt.state_dict() == {"state": {}, "param_groups": [
+        {"params": [0], "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0}]}
+    _steps(opt, [p], rng, 2)
+    assert opt.state_dict()["state"] == {}  # plain SGD keeps no buffers
+    adam = optim.Adam([p])
+    adam.load_state_dict(adam.state_dict())
+    assert adam.t == 0 and adam.state == {}
+
+
+def test_load_state_dict_errors_change_nothing():
+    p, rng = _param()
+    q, _ = _param((2,), seed=1)
+    opt = optim.Adam([p, q], lr=1e-2)
+    _steps(opt, [p, q], rng, 2)
+    sd = opt.state_dict()
+    with pytest.raises(ValueError, match="is for 2 parameters, this optimizer has 1"):
+        optim.Adam([p]).load_state_dict(sd)
+    with pytest.raises(ValueError, match="a state_dict of another optimizer"):
+        optim.SGD([p, q], lr=0.1, momentum=0.9).load_state_dict(sd)
+    other = optim.Adam([q, p], lr=1e-2)  # the same parameters in another order
+    with pytest.raises(ValueError, match=r"m of parameter 0 .* has shape \(3, 4\), the parameter has shape \(2,\)"):
+        other.load_state_dict(sd)
+    with pytest.raises(TypeError, match="keys 'state' and 'param_groups'"):
+        opt.load_state_dict({"lr": 0.1})
+    bad = {"state": sd["state"], "param_groups": [dict(sd["param_groups"][0], betas=(0.9, 1.5))]}
+    before = (opt.lr, opt.beta1, opt.beta2, opt.t)
+    with pytest.raises(ValueError, match="beta2"):
+        opt.load_state_dict(bad)
+    assert (opt.lr, opt.beta1, opt.beta2, opt.t) == before
+    with pytest.raises(ValueError, match="state index 5"):
+        opt.load_state_dict({"state": {5: sd["state"][0]}, "param_groups": sd["param_groups"]})
+
+
+def test_exponential_lr_state_dict():
+    p, _ = _param()
+    opt = optim.SGD([p], lr=0.1)
+    sched = optim.ExponentialLR(opt, gamma=0.9)
+    sched.step()
+    sd = sched.state_dict()
+    assert sd == {"gamma": 0.9, "base_lr": 0.1, "last_epoch": 1}
+    other = optim.ExponentialLR(optim.SGD([p], lr=0.1), gamma=0.5).load_state_dict(sd)
+    assert other.gamma == 0.9 and other.last_epoch == 1

@@ -11,10 +11,12 @@ assignments), updating each parameter's array in place.
 
 In place means ``p.data`` keeps its identity: views such as ``TwoLayerNet.params``
 see every step. Parameters whose ``.grad`` is None are skipped (as PyTorch).
+``state_dict()`` / ``load_state_dict()`` save and restore the buffers, ``lr``, the
+hyperparameters and Adam's step count as plain dicts of numbers and array copies.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, List
+from typing import Any, Iterable, List, Mapping, Optional
 
 import numpy as np
 
@@ -81,6 +83,101 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    # ------------------------------------------------------------ state
+    #: names of the per-parameter buffers (cs231n's config keys), in state_dict order
+    _buffers: tuple = ()
+
+    def _hyper(self) -> dict:
+        """The hyperparameters (and counters) saved in ``param_groups[0]`` besides lr."""
+        return {}
+
+    def _set_hyper(self, group: Mapping) -> None:
+        pass
+
+    def _get_buffers(self, p: Tensor) -> Optional[dict]:
+        s = self.state.get(id(p))
+        if s is None:
+            return None
+        return dict(s) if isinstance(s, dict) else {self._buffers[0]: s}
+
+    def _set_buffers(self, p: Tensor, bufs: dict) -> None:
+        self.state[id(p)] = bufs if len(self._buffers) > 1 else bufs[self._buffers[0]]
+
+    def state_dict(self) -> dict:
+        """A snapshot in PyTorch's layout, of plain dicts, numbers and *copies* of arrays:
+        ``{"state": {i: {buffer: array}}, "param_groups": [{"params": [0, 1, ...],
+        "lr": ..., <hyperparameters>}]}``, where ``i`` is the parameter's position in
+        the list given to the optimizer (parameters without state yet are absent).
+        The buffers are cs231n's (``velocity``; ``m``, ``v``; ``cache``), not
+        PyTorch's: do not load a ``torch.optim`` state_dict here or vice versa."""
+        state = {}
+        for i, p in enumerate(self.params):
+            bufs = self._get_buffers(p)
+            if bufs is not None:
+                state[i] = {k: np.array(bufs[k], copy=True) for k in self._buffers}
+        group = {"params": list(range(len(self.params))), "lr": self.lr}
+        group.update(self._hyper())
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: Mapping) -> "Optimizer":
+        """Restore ``state_dict()`` output (copies it in): buffers, lr, hyperparameters
+        and step count. The optimizer must hold the same number of parameters, with the
+        same shapes, in the same order. Raises ``ValueError`` / ``TypeError`` naming
+        what does not fit, before anything changes. Returns self."""
+        who = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
+            raise TypeError(f"{who}: expected a dict with keys 'state' and 'param_groups' "
+                            f"(what state_dict() returns), got {type(state_dict).__name__}"
+                            + (f" with keys {sorted(map(str, state_dict))}" if isinstance(state_dict, Mapping) else ""))
+        groups = state_dict["param_groups"]
+        if not isinstance(groups, (list, tuple)) or len(groups) != 1 or not isinstance(groups[0], Mapping):
+            raise ValueError(f"{who}: expected exactly one param group, got {groups!r:.80}")
+        group = groups[0]
+        n = len(self.params)
+        saved = group.get("params")
+        if saved is None or len(saved) != n:
+            raise ValueError(f"{who}: the state is for {0 if saved is None else len(saved)} parameters, "
+                             f"this optimizer has {n}")
+        expected = {"params", "lr", *self._hyper()}
+        if set(group) != expected:
+            raise ValueError(f"{who}: param group keys {sorted(group)} do not match {type(self).__name__}'s "
+                             f"{sorted(expected)} (a state_dict of another optimizer?)")
+        state = state_dict["state"]
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{who}: 'state' must be a dict index -> buffers, got {type(state).__name__}")
+        new: dict = {}
+        for i, bufs in state.items():
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+                raise ValueError(f"{who}: state index {i!r} is not a parameter index in [0, {n})")
+            p = self.params[int(i)]
+            if not isinstance(bufs, Mapping) or set(bufs) != set(self._buffers):
+                raise ValueError(f"{who}: state of parameter {i} ({p.name or 'unnamed'}) must have the "
+                                 f"buffers {list(self._buffers)}, got "
+                                 f"{sorted(bufs) if isinstance(bufs, Mapping) else type(bufs).__name__}")
+            arrays = {}
+            for k in self._buffers:
+                arr = np.asarray(bufs[k])
+                if arr.shape != p.shape:
+                    raise ValueError(f"{who}: {k} of parameter {i} ({p.name or 'unnamed'}) has shape "
+                                     f"{arr.shape}, the parameter has shape {p.shape}")
+                if arr.dtype.kind not in "fiu":
+                    raise TypeError(f"{who}: {k} of parameter {i} has dtype {arr.dtype}")
+                arrays[k] = arr.astype(p.dtype, copy=True)
+            new[int(i)] = arrays
+        lr = _number(type(self).__name__, "lr", group["lr"])
+        before = dict(self.__dict__)
+        try:
+            self._set_hyper(group)
+        except (TypeError, ValueError):
+            self.__dict__.clear()  # a bad hyperparameter changes nothing
+            self.__dict__.update(before)
+            raise
+        self.lr = lr
+        self.state = {}
+        for i, arrays in new.items():
+            self._set_buffers(self.params[i], arrays)
+        return self
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent.
@@ -98,6 +195,15 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         self.momentum = _number("SGD", "momentum", momentum, 0.0, 1.0, high_open=True)
         self.weight_decay = _number("SGD", "weight_decay", weight_decay)
+
+    _buffers = ("velocity",)
+
+    def _hyper(self) -> dict:
+        return {"momentum": self.momentum, "weight_decay": self.weight_decay}
+
+    def _set_hyper(self, group: Mapping) -> None:
+        self.momentum = _number("SGD", "momentum", group["momentum"], 0.0, 1.0, high_open=True)
+        self.weight_decay = _number("SGD", "weight_decay", group["weight_decay"])
 
     def step(self) -> None:
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
@@ -131,6 +237,25 @@ class Adam(Optimizer):
         self.weight_decay = _number("Adam", "weight_decay", weight_decay)
         self.t = 0
 
+    _buffers = ("m", "v")
+
+    def _hyper(self) -> dict:
+        return {"betas": (self.beta1, self.beta2), "eps": self.eps,
+                "weight_decay": self.weight_decay, "t": self.t}
+
+    def _set_hyper(self, group: Mapping) -> None:
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.beta1 = _number("Adam", "beta1", betas[0], 0.0, 1.0, high_open=True)
+        self.beta2 = _number("Adam", "beta2", betas[1], 0.0, 1.0, high_open=True)
+        self.eps = _number("Adam", "eps", group["eps"])
+        self.weight_decay = _number("Adam", "weight_decay", group["weight_decay"])
+        t = group["t"]
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"Adam: the step count t must be an int >= 0, got {t!r}")
+        self.t = int(t)
+
     def step(self) -> None:
         self.t += 1
         b1, b2, lr, eps, t = self.beta1, self.beta2, self.lr, self.eps, self.t
@@ -161,6 +286,16 @@ class RMSprop(Optimizer):
         self.alpha = _number("RMSprop", "alpha", alpha, 0.0, 1.0, high_open=True)
         self.eps = _number("RMSprop", "eps", eps)
         self.weight_decay = _number("RMSprop", "weight_decay", weight_decay)
+
+    _buffers = ("cache",)
+
+    def _hyper(self) -> dict:
+        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay}
+
+    def _set_hyper(self, group: Mapping) -> None:
+        self.alpha = _number("RMSprop", "alpha", group["alpha"], 0.0, 1.0, high_open=True)
+        self.eps = _number("RMSprop", "eps", group["eps"])
+        self.weight_decay = _number("RMSprop", "weight_decay", group["weight_decay"])
 
     def step(self) -> None:
         a, lr, eps = self.alpha, self.lr, self.eps
@@ -193,3 +328,18 @@ class ExponentialLR:
 
     def get_last_lr(self) -> List[float]:
         return [self.optimizer.lr]
+
+    def state_dict(self) -> dict:
+        """``{"gamma", "base_lr", "last_epoch"}`` (the lr itself is the optimizer's)."""
+        return {"gamma": self.gamma, "base_lr": self.base_lr, "last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state_dict: Mapping) -> "ExponentialLR":
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"gamma", "base_lr", "last_epoch"}:
+            raise TypeError("ExponentialLR.load_state_dict: expected a dict with keys gamma, base_lr, last_epoch")
+        gamma = _number("ExponentialLR", "gamma", state_dict["gamma"])
+        base_lr = _number("ExponentialLR", "base_lr", state_dict["base_lr"])
+        last = state_dict["last_epoch"]
+        if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 0:
+            raise ValueError(f"ExponentialLR: last_epoch must be an int >= 0, got {last!r}")
+        self.gamma, self.base_lr, self.last_epoch = gamma, base_lr, int(last)
+        return self
