@@ -296,3 +296,25 @@ def test_float32_net_stays_float32():
     assert net.params["W1"].dtype == np.float32
     with pytest.raises(TypeError, match="floating"):
         TwoLayerNet(4, 10, 3, dtype=np.int32)
+
+
+def test_load_returns_the_net_and_from_file_builds_one(toy, tmp_path):
+    net, X, y = toy
+    path = net.save(tmp_path / "net.npz")
+    other = TwoLayerNet(4, 10, 3)
+    assert other.load(path) is other  # net = TwoLayerNet(D, H, C).load(path)
+    np.random.seed(7)
+    before = np.random.get_state()[1].copy()
+    built = TwoLayerNet.from_file(path, l2_half=True)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # no draws
+    assert (built.input_size, built.hidden_size, built.output_size, built.l2_half) == (4, 10, 3, True)
+    np.testing.assert_array_equal(built.loss(X), net.loss(X))
+    assert [p.name for p in built.parameters()] == ["W1", "b1", "W2", "b2"]
+    assert TwoLayerNet.from_file(str(tmp_path / "net")).params["W1"].dtype == np.float64
+    net32 = TwoLayerNet(4, 6, 2, dtype=np.float32)
+    assert TwoLayerNet.from_file(net32.save(tmp_path / "n32")).params["W2"].dtype == np.float32
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        TwoLayerNet.from_file(tmp_path / "missing.npz")
+    np.savez(tmp_path / "other.npz", W=np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"holds \['W'\], expected"):
+        TwoLayerNet.from_file(tmp_path / "other.npz")

@@ -15,6 +15,7 @@ The gradients come from the engine (``loss.backward()``), not hand formulas.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import MutableMapping
@@ -152,6 +153,33 @@ class TwoLayerNet(Module):
         named = dict(self.named_parameters())
         self.__dict__["_by_name"] = {k: named[k] for k in _NAMES}
         self.__dict__["_params_view"] = ParamsView(self._by_name, "TwoLayerNet")
+
+    @classmethod
+    def from_file(cls, path: Any, l2_half: bool = False) -> "TwoLayerNet":
+        """A new net holding the parameters ``save(path)`` wrote, its sizes and dtype
+        read from the arrays (``l2_half`` is not saved: pass it again). Draws nothing:
+        the global ``np.random`` state is left as it was. ``TwoLayerNet(D, H, C).load(path)``
+        does the same into a net of known sizes (``load`` returns the net)."""
+        path = os.fspath(path)
+        if not os.path.exists(path) and os.path.exists(path + ".npz"):
+            path += ".npz"
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"TwoLayerNet.from_file: no such file: {path}")
+        with np.load(path, allow_pickle=False) as f:
+            state = {k: f[k] for k in f.files}
+        if set(state) != set(_NAMES):
+            raise ValueError(f"TwoLayerNet.from_file: {path} holds {sorted(state)}, expected {list(_NAMES)}")
+        W1, W2 = state["W1"], state["W2"]
+        if W1.ndim != 2 or W2.ndim != 2 or W1.shape[1] != W2.shape[0]:
+            raise ValueError(f"TwoLayerNet.from_file: {path}: W1 {W1.shape} and W2 {W2.shape} are not "
+                             f"(D, H) and (H, C)")
+        rng_state = np.random.get_state()
+        try:
+            net = cls(W1.shape[0], W1.shape[1], W2.shape[1], l2_half=l2_half,
+                      dtype=W1.dtype if W1.dtype.kind == "f" else np.float64)
+        finally:
+            np.random.set_state(rng_state)
+        return net.load_state_dict(state)
 
     @property
     def params(self) -> ParamsView:
