@@ -490,3 +490,29 @@ def test_plain_list_of_parameters_is_refused_other_lists_are_fine():
     m.arrays = (np.ones(2), tl.Tensor(np.ones(2)))
     m.empty = []
     assert m.sizes == [3, 4, 5] and list(m.parameters()) == []
+
+
+def test_replacing_an_owned_parameter_with_a_tied_one_does_not_steal_it():
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    outer = nn.Sequential(OrderedDict([("a", a), ("b", b)]))
+    b.W = a.W  # b's old W is released; a.W stays a's
+    assert a.W.name == "a.W"
+    nn.Sequential(OrderedDict([("x", outer)]))
+    assert a.W.name == "x.a.W" and b.b.name == "x.b.b"
+    fresh = tl.Tensor(np.ones((2, 2)), requires_grad=True, name="mine")
+    b.W = fresh  # unowned: adopted
+    assert fresh.name == "x.b.W"
+    del b.W
+    assert [n for n, _ in b.named_parameters()] == ["b"]
+
+
+def test_copies_and_pickles_keep_ownership():
+    import copy
+    import pickle
+    m = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert [p.name for p in clone.parameters()] == ["0.W", "0.b", "2.W", "2.b"]
+        assert clone(np.ones((1, 2))).shape == (1, 1)
+        nn.Sequential(OrderedDict([("net", clone)]))  # the top-level clone is adopted
+        assert [p.name for p in clone.parameters()] == ["net.0.W", "net.0.b", "net.2.W", "net.2.b"]
+        assert [p.name for p in m.parameters()] == ["0.W", "0.b", "2.W", "2.b"]

@@ -63,9 +63,11 @@ def _as_input(x: Any, who: str) -> Tensor:
         raise TypeError(f"{who}: {e}") from None
 
 
-#: id(parameter) -> (weakref to it, weakref to the owning module, its key there).
-#: Ownership is checked lazily: the entry counts only while the owner still holds
-#: that tensor under that key (so deleting or replacing it releases it).
+#: id(parameter) -> (weakref to it, weakref to its owning module, its key there): only
+#: to tell whether a tensor being registered already has an owner. The owner itself
+#: records what it owns (``_owned_params``; a module's ``_owner`` is (parent, key)),
+#: so copies and pickles keep their structure. An entry counts only while the owner
+#: still holds that tensor under that key (deleting or replacing it releases it).
 _PARAM_OWNERS: Dict[int, Tuple[Any, Any, str]] = {}
 
 
@@ -74,7 +76,7 @@ def _param_owner(p: Tensor) -> Optional[Tuple["Module", str]]:
     if e is None or e[0]() is not p:
         return None
     m = e[1]()
-    if m is None or m.__dict__["_params"].get(e[2]) is not p:
+    if m is None or not _is_owned_by(p, m, e[2]):
         return None
     return m, e[2]
 
@@ -87,12 +89,13 @@ def _claim_param(p: Tensor, owner: "Module", key: str) -> None:
         if e is not None and e[0] is ref:
             del _PARAM_OWNERS[i]
 
+    owner.__dict__["_owned_params"].add(key)
     _PARAM_OWNERS[i] = (weakref.ref(p, forget), weakref.ref(owner), key)
 
 
 def _is_owned_by(p: Tensor, m: "Module", key: str) -> bool:
-    o = _param_owner(p)
-    return o is not None and o[0] is m and o[1] == key
+    d = m.__dict__
+    return key in d["_owned_params"] and d["_params"].get(key) is p
 
 
 def _holds_modules_or_params(value: Any) -> bool:
@@ -111,7 +114,8 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_aliases"] = {}  # dotted name -> public name (TwoLayerNet: 'fc1.W' -> 'W1')
         d["_group_name"] = type(self).__name__
-        d["_owner"] = None  # (weakref to the owning parent, key there) once adopted
+        d["_owner"] = None  # (owning parent, key there) once adopted
+        d["_owned_params"] = set()  # keys of the parameters this module owns
         d["training"] = True
 
     # ------------------------------------------------------------ registration
@@ -146,6 +150,7 @@ class Module:
                 raise ValueError(f"{type(self).__name__}.{name}: a parameter must be a leaf tensor "
                                  f"(this one was computed by {value.op.name}); use .detach()")
             modules.pop(name, None)
+            self.__dict__["_owned_params"].discard(name)
             params[name] = value  # a replaced entry keeps its place in the order
             if _param_owner(value) is None:
                 _claim_param(value, self, name)
@@ -155,18 +160,21 @@ class Module:
             if value is self or any(m is self for m in value.modules()):
                 raise ValueError(f"{type(self).__name__}.{name}: a module cannot contain itself")
             params.pop(name, None)
+            self.__dict__["_owned_params"].discard(name)
             modules[name] = value
             if value._parent() is None:
-                value.__dict__["_owner"] = (weakref.ref(self), name)
+                value.__dict__["_owner"] = (self, name)
                 self._rename()
         else:
             params.pop(name, None)
             modules.pop(name, None)
+            self.__dict__["_owned_params"].discard(name)
 
     def __delattr__(self, name: str) -> None:
         params, modules = self._registry()
         params.pop(name, None)
         modules.pop(name, None)
+        self.__dict__["_owned_params"].discard(name)
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, tensor: Optional[Tensor]) -> None:
@@ -177,16 +185,22 @@ class Module:
             raise ValueError(f"add_module: a module name must be a non-empty string without '.', got {name!r}")
         setattr(self, name, module)
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling and ``copy.deepcopy``: the copy owns the copies of what the
+        original owned (recorded for the new tensors' ids)."""
+        self.__dict__.update(state)
+        for key in state.get("_owned_params", ()):
+            p = state["_params"].get(key)
+            if p is not None and _param_owner(p) is None:
+                _claim_param(p, self, key)
+
     # ------------------------------------------------------------ ownership and names
     def _parent(self) -> Optional[Tuple["Module", str]]:
         """(owning parent, key) while that parent still holds self under key, else None."""
         o = self.__dict__.get("_owner")
-        if o is None:
+        if o is None or o[0].__dict__["_modules"].get(o[1]) is not self:
             return None
-        parent = o[0]()
-        if parent is None or parent.__dict__["_modules"].get(o[1]) is not self:
-            return None
-        return parent, o[1]
+        return o
 
     def _rename(self) -> None:
         """Re-derive names from the top of self's ownership chain: every parameter
@@ -579,7 +593,7 @@ class ModuleList(Module):
         for i, m in enumerate(mods):
             if id(m) not in claimed and (id(m) in owned or m._parent() is None):
                 claimed.add(id(m))
-                m.__dict__["_owner"] = (weakref.ref(self), str(i))
+                m.__dict__["_owner"] = (self, str(i))
         self._rename()
 
     def __getitem__(self, index: Any) -> Any:
