@@ -126,9 +126,9 @@ class Optimizer:
         what does not fit, before anything changes. Returns self."""
         who = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
+            keys = f" with keys {sorted(map(str, state_dict))}" if isinstance(state_dict, Mapping) else ""
             raise TypeError(f"{who}: expected a dict with keys 'state' and 'param_groups' "
-                            f"(what state_dict() returns), got {type(state_dict).__name__}"
-                            + (f" with keys {sorted(map(str, state_dict))}" if isinstance(state_dict, Mapping) else ""))
+                            f"(what state_dict() returns), got {type(state_dict).__name__}{keys}")
         groups = state_dict["param_groups"]
         if not isinstance(groups, (list, tuple)) or len(groups) != 1 or not isinstance(groups[0], Mapping):
             raise ValueError(f"{who}: expected exactly one param group, got {groups!r:.80}")

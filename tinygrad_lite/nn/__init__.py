@@ -39,7 +39,8 @@ from . import functional, init  # noqa: F401
 from .functional import dropout
 
 __all__ = ["Module", "Parameter", "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Flatten",
-           "Dropout", "Sequential", "ModuleList", "ModuleDict", "CrossEntropyLoss", "MultiClassHingeLoss", "functional",
+           "Dropout", "Sequential", "ModuleList", "ModuleDict", "CrossEntropyLoss",
+           "MultiClassHingeLoss", "functional",
            "init"]
 
 
