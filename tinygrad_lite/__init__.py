@@ -9,13 +9,13 @@
 from .autograd import (Group, backward_order, detect_anomaly, enable_grad, grad, group,
                        input_grads, is_grad_enabled, no_grad, unbroadcast)
 from .functional import (composite, cross_entropy, l2_penalty, log_softmax, multiclass_hinge,
-                         softmax)
+                         softmax, std, var)
 from .gradcheck import (GradcheckError, eval_numerical_gradient, eval_numerical_gradient_array,
                         gradcheck, numerical_gradient, rel_error)
 from .ops import OPS, Function
 from .tensor import (Tensor, argmax, clip, concatenate, exp, expand_dims, log, maximum, ones,
-                     randn, relu, reshape, sigmoid, sqrt, squeeze, stack, tanh, tensor, transpose,
-                     where, zeros)
+                     ones_like, randn, relu, reshape, sigmoid, sqrt, squeeze, stack, tanh, tensor,
+                     transpose, where, zeros, zeros_like)
 from .compare import GradientReport, compare_gradients
 
 from . import data, models, nn, optim  # noqa: E402  (tl.nn.Linear, tl.optim.SGD, ...)

@@ -198,15 +198,13 @@ def run_backward(root: "Tensor", seed: np.ndarray,
     stored: set = set()
     wanted = None if capture is None else {id(t): i for i, t in enumerate(capture)}
     found: list = [None] * (0 if capture is None else len(capture))
+    done: list = []  # (node, its gradient), stored only once the whole pass succeeded
     for node in backward_order(root):
         g = pending.pop(id(node), None)
         if g is None:
             continue
         if wanted is None:
-            if node.grad is None:
-                node.grad = _own(g, stored)
-            else:
-                node.grad += g  # accumulate across backward() calls, as PyTorch
+            done.append((node, g))
         elif id(node) in wanted:
             found[wanted[id(node)]] = g.copy()
         if node.op is None:
@@ -222,6 +220,12 @@ def run_backward(root: "Tensor", seed: np.ndarray,
             else:  # fan-out: a new array, since prev and pg may be another tensor's grad
                 pending[id(p)] = np.asarray(prev + pg)
                 summed.add(id(p))
+    # A backward that raised above left every .grad as it was.
+    for node, g in done:
+        if node.grad is None:
+            node.grad = _own(g, stored)
+        else:
+            node.grad += g  # accumulate across backward() calls, as PyTorch
     return found if capture is not None else None
 
 

@@ -37,7 +37,8 @@ def relu(x: Any) -> Tensor:
 def _row_max(op: str, x: Tensor, axis: int) -> np.ndarray:
     """The max shift (a constant), with errors that name the composite."""
     try:
-        return x.data.max(axis=axis, keepdims=True)
+        # initial=-inf: an empty class axis gives an empty result, as in PyTorch
+        return x.data.max(axis=axis, keepdims=True, initial=-np.inf)
     except np.exceptions.AxisError as e:
         raise np.exceptions.AxisError(f"{op}: {e} (input shape {x.shape})") from None
     except (ValueError, TypeError) as e:
@@ -142,3 +143,19 @@ def multiclass_hinge(scores: Any, labels: Any, delta: float = 1.0) -> Tensor:
     others[rows, labels] = 0  # the correct class contributes no margin
     margins = (scores - correct + delta).relu() * others
     return margins.sum() / n
+
+
+@composite("var")
+def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Variance as NumPy's ``var`` (``ddof=0``; PyTorch's default is ``ddof=1``)."""
+    x = _as_tensor(x)
+    mean = x.mean(axis=axis, keepdims=True)
+    n = x.size // max(mean.size, 1)  # elements averaged per output
+    centered = x - mean
+    return (centered * centered).sum(axis=axis, keepdims=keepdims) / max(n - ddof, 0)
+
+
+@composite("std")
+def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Standard deviation: ``sqrt(var(x))``, NumPy's meaning of ``ddof``."""
+    return var(x, axis, keepdims, ddof).sqrt()

@@ -122,6 +122,24 @@ def _axis(axis: Any) -> Any:
     return tuple(axis) if isinstance(axis, list) else axis
 
 
+def _reduction_keywords(name: str, axis: Any, keepdims: Any, kw: dict) -> tuple:
+    """Accept PyTorch's ``dim``/``keepdim`` and NumPy's ``dtype``/``out`` (what ``np.sum(t)``
+    passes) beside ``axis``/``keepdims``."""
+    kw = dict(kw)
+    if "dim" in kw:
+        if axis is not None:
+            raise TypeError(f"{name}: give axis or dim, not both")
+        axis = kw.pop("dim")
+    if "keepdim" in kw:
+        keepdims = kw.pop("keepdim")
+    dtype = kw.pop("dtype", None)
+    if kw.pop("out", None) is not None:
+        raise TypeError(f"{name}: out= is not supported: a tensor op makes a new tensor")
+    if kw:
+        raise TypeError(f"{name}: unexpected keyword argument(s) {', '.join(sorted(kw))}")
+    return axis, keepdims, dtype
+
+
 def _index(index: Any) -> Any:
     """Tensors and lists inside an index become arrays (NumPy's meaning)."""
     if isinstance(index, tuple):
@@ -259,6 +277,43 @@ class Tensor:
     def __neg__(self): return apply(ops.Neg, (self,), _EMPTY)
     def __pos__(self): return self
 
+    # In place: `W -= lr * W.grad` under no_grad() updates W's data, as in PyTorch; a leaf
+    # that requires grad cannot change while recording; anything else (`loss += reg`)
+    # builds a new node, as Python does without these methods.
+    def __iadd__(self, o): return self._inplace(ops.Add, np.add, o)
+    def __isub__(self, o): return self._inplace(ops.Sub, np.subtract, o)
+    def __imul__(self, o): return self._inplace(ops.Mul, np.multiply, o)
+    def __itruediv__(self, o): return self._inplace(ops.Div, np.divide, o)
+
+    def _inplace(self, op: type, ufunc: Any, o: Any) -> "Tensor":
+        if self.op is not None:
+            return apply(op, (self, o), _EMPTY)
+        if self.requires_grad and state.grad_enabled:
+            raise RuntimeError(
+                f"{op.name}: a leaf tensor that requires grad (shape {self.shape}"
+                f"{', name ' + repr(self.name) if self.name else ''}) cannot be changed in place "
+                f"while the graph is recorded; write `with tl.no_grad(): W -= lr * W.grad` "
+                f"or `W.data -= lr * W.grad`")
+        try:
+            ufunc(self.data, _plain(o), out=self.data, casting="same_kind")
+        except (ValueError, TypeError) as e:
+            cls = TypeError if isinstance(e, TypeError) else ValueError
+            raise cls(f"{op.name} (in place): {e} (shapes {self.shape} and "
+                      f"{np.shape(_plain(o))})") from None
+        return self
+
+    def pow(self, exponent: Any) -> "Tensor": return self ** exponent
+    def matmul(self, other: Any) -> "Tensor": return apply(ops.Matmul, (self, other), _EMPTY)
+    dot = matmul
+    def square(self) -> "Tensor": return self ** 2
+    def tolist(self) -> Any: return self.data.tolist()
+
+    def __format__(self, spec: str) -> str:
+        return format(self.item(), spec) if spec and self.data.size == 1 else format(str(self), spec)
+
+    def __round__(self, ndigits: Optional[int] = None) -> Any:
+        return round(self.item(), ndigits)
+
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor) or not isinstance(exponent, numbers.Real):
             raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__} "
@@ -302,23 +357,39 @@ class Tensor:
         return apply(ops.Cast, (self,), {"dtype": np.dtype(dtype)})
 
     # ------------------------------------------------------------ reductions
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return apply(ops.Sum, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+    # Each also takes PyTorch's dim=/keepdim=, and NumPy's dtype=/out= so np.sum(t) works.
+    def sum(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> "Tensor":
+        return self._reduce(ops.Sum, axis, keepdims, kw)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return apply(ops.Mean, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+    def mean(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> "Tensor":
+        return self._reduce(ops.Mean, axis, keepdims, kw)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return apply(ops.Max, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+    def max(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> "Tensor":
+        return self._reduce(ops.Max, axis, keepdims, kw)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return apply(ops.Min, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+    def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> "Tensor":
+        return self._reduce(ops.Min, axis, keepdims, kw)
 
-    def argmax(self, axis: Optional[int] = None) -> np.ndarray:
-        return np.argmax(self.data, axis=axis)
+    def _reduce(self, op: type, axis: Any, keepdims: bool, kw: dict) -> "Tensor":
+        if kw:
+            axis, keepdims, dtype = _reduction_keywords(op.name, axis, keepdims, kw)
+            out = apply(op, (self,), {"axis": _axis(axis), "keepdims": bool(keepdims)})
+            return out if dtype is None else out.astype(dtype)
+        return apply(op, (self,), {"axis": _axis(axis), "keepdims": keepdims})
 
-    def argmin(self, axis: Optional[int] = None) -> np.ndarray:
-        return np.argmin(self.data, axis=axis)
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+        from .functional import var
+        return var(self, axis, keepdims, ddof)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+        from .functional import std
+        return std(self, axis, keepdims, ddof)
+
+    def argmax(self, axis: Optional[int] = None, keepdims: bool = False) -> np.ndarray:
+        return np.argmax(self.data, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: Optional[int] = None, keepdims: bool = False) -> np.ndarray:
+        return np.argmin(self.data, axis=axis, keepdims=keepdims)
 
     # ------------------------------------------------------------ shape
     def reshape(self, *shape: Any) -> "Tensor":
@@ -390,8 +461,19 @@ def _plain(x: Any) -> Any:
 
 # ----------------------------------------------------------------- free functions
 
-def tensor(data: Any, requires_grad: bool = False, name: Optional[str] = None) -> Tensor:
-    return Tensor(data, requires_grad=requires_grad, name=name)
+def tensor(data: Any, requires_grad: bool = False, name: Optional[str] = None,
+           dtype: Any = None) -> Tensor:
+    data = _plain(data)
+    return Tensor(data if dtype is None else np.asarray(data, dtype=dtype),
+                  requires_grad=requires_grad, name=name)
+
+
+def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros_like(_plain(t), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones_like(_plain(t), dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False,
