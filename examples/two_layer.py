@@ -38,13 +38,8 @@ from tinygrad_lite.data import get_CIFAR10_data, spiral  # noqa: E402
 from tinygrad_lite.models import TwoLayerNet  # noqa: E402
 
 # The cs231n notebook's reference values for the toy model (seed 001).
-CORRECT_SCORES = np.asarray([
-    [-0.81233741, -1.27654624, -0.70335995],
-    [-0.17129677, -1.18803311, -0.47310444],
-    [-0.51590475, -1.01354314, -0.8504215],
-    [-0.15419291, -0.48629638, -0.52901952],
-    [-0.00618733, -0.12435261, -0.15226949]])
-CORRECT_LOSS = 1.30378789133
+from tinygrad_lite.reference import TOY_CORRECT_LOSS as CORRECT_LOSS  # noqa: E402
+from tinygrad_lite.reference import TOY_CORRECT_SCORES as CORRECT_SCORES  # noqa: E402
 
 #: per data set: hidden size, std, lr, lr decay, reg, iterations, batch size,
 #: and the sweep grid (cifar10's is seed 001's, with its 0.5 * reg convention).

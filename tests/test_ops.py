@@ -12,7 +12,6 @@ when an op is added to the table without a spec here.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 

@@ -15,17 +15,16 @@ The gradients come from the engine (``loss.backward()``), not hand formulas.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import MutableMapping
-from typing import Any, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Tuple, Union
 
 import numpy as np
 
 from .autograd import no_grad
 from .functional import cross_entropy, l2_penalty
-from .nn import Linear, Module, ReLU
+from .nn import Linear, Module, ReLU, read_npz
 from .optim import SGD
 from .tensor import Tensor
 
@@ -160,13 +159,7 @@ class TwoLayerNet(Module):
         read from the arrays (``l2_half`` is not saved: pass it again). Draws nothing:
         the global ``np.random`` state is left as it was. ``TwoLayerNet(D, H, C).load(path)``
         does the same into a net of known sizes (``load`` returns the net)."""
-        path = os.fspath(path)
-        if not os.path.exists(path) and os.path.exists(path + ".npz"):
-            path += ".npz"
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"TwoLayerNet.from_file: no such file: {path}")
-        with np.load(path, allow_pickle=False) as f:
-            state = {k: f[k] for k in f.files}
+        state = read_npz(path, "TwoLayerNet.from_file")
         if set(state) != set(_NAMES):
             raise ValueError(f"TwoLayerNet.from_file: {path} holds {sorted(state)}, expected {list(_NAMES)}")
         W1, W2 = state["W1"], state["W2"]

@@ -104,6 +104,18 @@ def _holds_modules_or_params(value: Any) -> bool:
     return any(isinstance(v, Module) or (isinstance(v, Tensor) and v.requires_grad) for v in items)
 
 
+def read_npz(path: Union[str, "os.PathLike[str]"], who: str) -> Dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` file written by ``save`` (the suffix may be left off),
+    read without pickle."""
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path += ".npz"
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{who}: no such file: {path}")
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
 class Module:
     """Base class: subclasses set parameters (Tensors with ``requires_grad=True``)
     and sub-modules as attributes in ``__init__`` (after ``super().__init__()``) and
@@ -351,14 +363,7 @@ class Module:
 
     def load(self, path: Union[str, "os.PathLike[str]"], strict: bool = True) -> "Module":
         """Load parameters saved by ``save`` (``allow_pickle=False``). Returns self."""
-        path = os.fspath(path)
-        if not os.path.exists(path) and os.path.exists(path + ".npz"):
-            path += ".npz"
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{type(self).__name__}.load: no such file: {path}")
-        with np.load(path, allow_pickle=False) as f:
-            state = {k: f[k] for k in f.files}
-        return self.load_state_dict(state, strict=strict)
+        return self.load_state_dict(read_npz(path, f"{type(self).__name__}.load"), strict=strict)
 
     # ------------------------------------------------------------ printing
     def extra_repr(self) -> str:

@@ -2,7 +2,7 @@
 (Andrew Ng's notation in the post, row layout in its code)."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import numpy as np
 
