@@ -485,18 +485,7 @@ def test_op_vs_numeric(name, data):
         with tl.no_grad():
             return float(np.sum(case.fn(*ops_).data * seed))
 
-    for t in grads:
-        numeric = np.zeros_like(t.data)
-        for ix in np.ndindex(t.shape):
-            old = t.data[ix]
-            t.data[ix] = old + H
-            plus = loss()
-            t.data[ix] = old - H
-            minus = loss()
-            t.data[ix] = old
-            numeric[ix] = (plus - minus) / (2 * H)
-        record(name, "num", t.grad, numeric, NUM_ABS)
-        check_close("gradient vs central differences", t.grad, numeric, NUM_REL, NUM_ABS, case)
+    _check_numeric(name, grads, loss, case)
     OP_STATS[name]["cases"] += 1
 
 
@@ -684,6 +673,17 @@ def test_random_graphs_vs_numeric_and_torch(case):
         with tl.no_grad():
             return float(np.sum(case.fn(*ops_).data * seed))
 
+    _check_numeric("(random graphs)", grads, loss, case)
+    OP_STATS["(random graphs)"]["cases"] += 1
+    if HAVE_TORCH:
+        for g, tg in zip([t.grad for t in grads], torch_gradients(out, grads, gradient=seed)):
+            record("(random graphs)", "torch", g, tg, TORCH_ABS)
+            check_close("gradient vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
+        OP_STATS["(random graphs)"]["torch_cases"] += 1
+
+
+def _check_numeric(label, grads, loss, case):
+    """Each tensor's .grad against central differences of ``loss()``, recorded under ``label``."""
     for t in grads:
         numeric = np.zeros_like(t.data)
         for ix in np.ndindex(t.shape):
@@ -694,11 +694,5 @@ def test_random_graphs_vs_numeric_and_torch(case):
             minus = loss()
             t.data[ix] = old
             numeric[ix] = (plus - minus) / (2 * H)
-        record("(random graphs)", "num", t.grad, numeric, NUM_ABS)
+        record(label, "num", t.grad, numeric, NUM_ABS)
         check_close("gradient vs central differences", t.grad, numeric, NUM_REL, NUM_ABS, case)
-    OP_STATS["(random graphs)"]["cases"] += 1
-    if HAVE_TORCH:
-        for g, tg in zip([t.grad for t in grads], torch_gradients(out, grads, gradient=seed)):
-            record("(random graphs)", "torch", g, tg, TORCH_ABS)
-            check_close("gradient vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
-        OP_STATS["(random graphs)"]["torch_cases"] += 1
