@@ -131,14 +131,17 @@ def unbroadcast(grad: np.ndarray, shape: tuple, dtype) -> np.ndarray:
     and cast it to the input's dtype. The only place this is done."""
     if grad.shape != shape:
         extra = grad.ndim - len(shape)
-        if extra < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[extra:])):
-            # e.g. a user-defined backward returning a wrong shape: never reshape silently
-            raise RuntimeError(f"a gradient of shape {grad.shape} cannot be summed back to "
-                               f"an input of shape {shape}")
-        axes = tuple(range(extra)) + tuple(
-            i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
-        grad = grad.sum(axis=axes, keepdims=True) if axes else grad  # np.sum's wrapper costs more
-        grad = grad.reshape(shape)
+        if extra == 1 and shape and grad.shape[1:] == shape:  # a bias added to every row
+            grad = grad.sum(axis=0)
+        else:
+            if extra < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[extra:])):
+                # e.g. a user-defined backward returning a wrong shape: never reshape silently
+                raise RuntimeError(f"a gradient of shape {grad.shape} cannot be summed back "
+                                   f"to an input of shape {shape}")
+            axes = tuple(range(extra)) + tuple(
+                i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+            grad = grad.sum(axis=axes, keepdims=True) if axes else grad  # np.sum's wrapper costs more
+            grad = grad.reshape(shape)
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
     return grad
@@ -156,17 +159,18 @@ def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
                            f"(or None) per input: {len(parents)} input(s)")
     grads = []
     for p, need, pg in zip(parents, needs, raw):
-        if not need or pg is None:
+        if need and pg is not None:
+            x = p.data
+            if type(pg) is not np.ndarray:  # 0-d arithmetic gives NumPy scalars
+                pg = np.asarray(pg)
+            if pg.shape != x.shape or pg.dtype != x.dtype:
+                try:
+                    pg = unbroadcast(pg, x.shape, x.dtype)
+                except RuntimeError as e:
+                    raise RuntimeError(f"{node.op.name} backward: {e}") from None
+            grads.append(pg)
+        else:
             grads.append(None)
-            continue
-        if type(pg) is not np.ndarray:  # 0-d arithmetic gives NumPy scalars
-            pg = np.asarray(pg)
-        if pg.shape != p.data.shape or pg.dtype != p.data.dtype:
-            try:
-                pg = unbroadcast(pg, p.data.shape, p.data.dtype)
-            except RuntimeError as e:
-                raise RuntimeError(f"{node.op.name} backward: {e}") from None
-        grads.append(pg)
     if state.anomaly:
         for p, pg in zip(parents, grads):
             if pg is not None and not np.all(np.isfinite(pg)):
@@ -176,56 +180,80 @@ def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
     return grads
 
 
-def _own(arr: np.ndarray, stored: set) -> np.ndarray:
-    """``arr``, or a copy of it when it may be shared with another tensor's grad
-    (an op passed ``g`` straight through, or returned a view)."""
-    if arr.base is not None or id(arr) in stored or not arr.flags.writeable:
-        arr = arr.copy()
-    stored.add(id(arr))
-    return arr
-
-
 def run_backward(root: "Tensor", seed: np.ndarray,
                  capture: Optional[Sequence["Tensor"]] = None) -> Optional[list]:
-    """Propagate ``seed`` (the gradient of ``root``) through the graph.
+    """Propagate ``seed`` (the gradient of ``root``, an array the caller gives away)
+    through the graph.
 
-    Without ``capture``: every node that requires grad accumulates its gradient
-    into ``.grad`` (leaves and intermediates, as the diagrams need).
+    Without ``capture``: every node that requires grad accumulates its gradient into
+    ``.grad``. A leaf's ``.grad`` is its own writable array; an intermediate's is
+    stored as computed, read-only, since it may share memory with other
+    intermediates' (an add passes its gradient straight through): no copies.
     With ``capture``: nothing is stored; the gradients of those tensors are returned.
     """
-    pending = {id(root): seed}
-    summed: set = set()  # nodes whose pending gradient is an array made by the sum below
-    stored: set = set()
+    pending = {id(root): seed}  # node id -> its gradient, summed so far
+    # Slots whose array the pass made itself and nobody else holds, so further
+    # gradients can be added into it in place (as a hand-written dW1 += ...).
+    mine = {id(root)}
+    handed: set = set()  # ids of new arrays already given to a slot
     wanted = None if capture is None else {id(t): i for i, t in enumerate(capture)}
     found: list = [None] * (0 if capture is None else len(capture))
-    done: list = []  # (node, its gradient), stored only once the whole pass succeeded
+    done: list = []  # (node, gradient, owned), stored only once the whole pass succeeded
     for node in backward_order(root):
-        g = pending.pop(id(node), None)
+        key = id(node)
+        g = pending.pop(key, None)
         if g is None:
             continue
         if wanted is None:
-            done.append((node, g))
-        elif id(node) in wanted:
-            found[wanted[id(node)]] = g.copy()
-        if node.op is None:
+            done.append((node, g, key in mine))
+        elif key in wanted:
+            found[wanted[key]] = g if key in mine else g.copy()
+        op = node.op
+        if op is None:
             continue
+        new_ok = op.fresh_grads
         for p, pg in zip(node.parents, input_grads(node, g)):
             if pg is None:
                 continue
-            prev = pending.get(id(p))
+            # Only new arrays from ops that promise them are ever written into.
+            fresh = new_ok and pg is not g and pg.base is None
+            if fresh and id(pg) in handed:  # one new array for two inputs: each needs its own
+                fresh = pending.get(id(p)) is pg  # (x * x: the same slot, doubling is right)
+                if not fresh:
+                    pg = pg.copy()
+                    fresh = True
+            pkey = id(p)
+            prev = pending.get(pkey)
             if prev is None:
-                pending[id(p)] = pg
-            elif id(p) in summed:  # our own sum, referenced nowhere else: add in place
+                pending[pkey] = pg
+            elif pkey in mine:
                 prev += pg
-            else:  # fan-out: a new array, since prev and pg may be another tensor's grad
-                pending[id(p)] = np.asarray(prev + pg)
-                summed.add(id(p))
+                continue
+            elif fresh:
+                pg += prev
+                pending[pkey] = pg
+            else:  # both may be held elsewhere: a new array
+                pg = pending[pkey] = np.asarray(prev + pg)  # (0-d sums are scalars)
+                fresh = True
+            if fresh:
+                mine.add(pkey)
+                handed.add(id(pg))
     # A backward that raised above left every .grad as it was.
-    for node, g in done:
-        if node.grad is None:
-            node.grad = _own(g, stored)
+    for node, g, owned in done:
+        if node.op is None:  # a leaf owns its gradient: optimizers and users write into it
+            if node.grad is None:
+                node.grad = g if owned else g.copy()
+            elif node.grad.flags.writeable:
+                node.grad += g  # accumulate across backward() calls, as PyTorch
+            else:
+                node.grad = node.grad + g
         else:
-            node.grad += g  # accumulate across backward() calls, as PyTorch
+            if node.grad is not None:
+                g, owned = np.asarray(node.grad + g), True  # (0-d sums are scalars)
+            if not owned:  # never flip the flag of an array someone else holds
+                g = g.view()
+            g.flags.writeable = False
+            node.grad = g
     return found if capture is not None else None
 
 

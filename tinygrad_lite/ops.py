@@ -20,6 +20,7 @@ Users add their own primitive the same way: subclass ``Function`` and call
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -34,11 +35,18 @@ class Function:
     name: str = ""
     symbol: str = ""
     rule: str = ""
+    #: True when every array ``backward`` returns is ``g``, a view of it, or a new array
+    #: (never an input, the output or an array kept elsewhere): the engine then adds
+    #: later gradients into the new ones in place. The built-in ops promise it; a
+    #: user-defined op opts in by setting it.
+    fresh_grads: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.name = cls.__dict__.get("name") or cls.__name__.lower()
         cls.symbol = cls.__dict__.get("symbol") or cls.name
+        if cls.__module__ == __name__ and "fresh_grads" not in cls.__dict__:
+            cls.fresh_grads = True  # checked for each op below
         taken = OPS.get(cls.name)
         if taken is not None and taken.__module__ == __name__ and cls.__module__ != __name__:
             raise ValueError(
@@ -84,9 +92,11 @@ def _keep(x: np.ndarray, axis, keepdims: bool, out: np.ndarray) -> np.ndarray:
 
 
 def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:
-    """``g`` broadcast to ``shape`` as a new array. Not ``np.broadcast_to``: its read-only
-    view would be copied anyway to become the input's ``.grad`` (which owns its memory),
-    and for small arrays the view alone costs more than this whole copy."""
+    """``g`` broadcast to ``shape``: a read-only view for big arrays (no pass over their
+    memory: the L2 term's ``sum(W * W)``), a new array for small ones, where making
+    the view costs more than the copy."""
+    if math.prod(shape) >= 4096:
+        return np.broadcast_to(g, shape)
     out = np.empty(shape, dtype=g.dtype)
     out[...] = g
     return out
