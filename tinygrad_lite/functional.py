@@ -72,7 +72,8 @@ def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
     if labels.shape != (scores.shape[0],):
         raise ValueError(f"{op}: labels must have shape ({scores.shape[0]},) for scores of shape "
                          f"{scores.shape}, got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
+    # One pass for both ends: viewed as unsigned, a negative label is a huge number.
+    if labels.size and labels.view(f"u{labels.itemsize}").max() >= scores.shape[1]:
         bad = labels[(labels < 0) | (labels >= scores.shape[1])][0]
         raise IndexError(f"{op}: label {bad} is out of range for {scores.shape[1]} classes")
     return labels
@@ -80,11 +81,15 @@ def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
 
 @composite("cross_entropy")
 def cross_entropy(logits: Any, labels: Any) -> Tensor:
-    """Mean softmax cross-entropy of (N, C) ``logits`` against integer ``labels`` (N,)."""
+    """Mean softmax cross-entropy of (N, C) ``logits`` against integer ``labels`` (N,):
+    ``mean_i (log sum_j exp(s_ij) - s_iy_i)``, cs231n's softmax loss. The row max
+    shift is the one of ``log_softmax``; picking ``s_iy_i`` before subtracting (not
+    ``-log_softmax(s)[i, y_i]``) keeps the subtraction on N numbers, not N x C."""
     logits = _as_tensor(logits)
     labels = _check_labels("cross_entropy", logits, labels)
-    logp = log_softmax(logits, axis=1)
-    return -logp[np.arange(len(labels)), labels].mean()
+    shifted = logits - _row_max("cross_entropy", logits, 1)
+    log_sum = shifted.exp().sum(axis=1).log()
+    return (log_sum - shifted[np.arange(len(labels)), labels]).mean()
 
 
 def _penalty_tensors(tensors: Any) -> list:
