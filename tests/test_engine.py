@@ -592,3 +592,42 @@ def test_number_to_the_power_of_a_tensor():
     assert (2.0 ** tl.Tensor(np.ones(2, np.float32))).dtype == np.float32
     with pytest.raises(TypeError, match="positive"):
         (-2) ** x
+
+
+def test_in_place_accumulation_never_writes_into_a_shared_array():
+    # x * x of two tensors sharing one array: Mul returns one new array for both inputs;
+    # each input's later gradient must not land in the other's.
+    a = leaf(np.array([1.0, 2.0, 3.0]))
+    b = tl.Tensor(a.data, requires_grad=True)
+    ((a * b) + a * 3.0).sum().backward()
+    np.testing.assert_array_equal(a.grad, b.data + 3.0)
+    np.testing.assert_array_equal(b.grad, a.data)
+    # an add passes g itself to both inputs: adding into one must not change the other
+    x, y = leaf(np.ones(3)), leaf(np.ones(3))
+    h = x + y
+    (h * 2.0 + x * 5.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [7.0, 7.0, 7.0])
+    np.testing.assert_array_equal(y.grad, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(h.grad, [2.0, 2.0, 2.0])
+    # a user-defined op that returns its input array as a gradient: never written into
+    class Echo(tl.Function):
+        name = "echo_grad_test"
+
+        @staticmethod
+        def forward(u, v):
+            return u * v
+
+        @staticmethod
+        def backward(g, out, xs, needs):
+            return g * xs[1], xs[0]  # the second is wrong on purpose, but must stay untouched
+
+    try:
+        for echo_first in (True, False):  # either gradient may reach v first
+            u, v = leaf(np.array([2.0, 4.0])), leaf(np.array([1.0, 1.0]))
+            keep = u.data.copy()
+            total = Echo.apply(u, v) + v * 10.0 if echo_first else v * 10.0 + Echo.apply(u, v)
+            total.sum().backward()
+            np.testing.assert_array_equal(u.data, keep)
+            np.testing.assert_array_equal(v.grad, keep + 10.0)
+    finally:
+        tl.ops.OPS.pop("echo_grad_test", None)

@@ -6,7 +6,7 @@ Nothing here knows any op's math: every local gradient comes from the op table
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -161,13 +161,8 @@ def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
     for p, need, pg in zip(parents, needs, raw):
         if need and pg is not None:
             x = p.data
-            if type(pg) is not np.ndarray:  # 0-d arithmetic gives NumPy scalars
-                pg = np.asarray(pg)
-            if pg.shape != x.shape or pg.dtype != x.dtype:
-                try:
-                    pg = unbroadcast(pg, x.shape, x.dtype)
-                except RuntimeError as e:
-                    raise RuntimeError(f"{node.op.name} backward: {e}") from None
+            if type(pg) is not np.ndarray or pg.shape != x.shape or pg.dtype is not x.dtype:
+                pg = _fit(node, pg, x)
             grads.append(pg)
         else:
             grads.append(None)
@@ -178,6 +173,15 @@ def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
                     f"{node.op.name} backward produced nan/inf in the gradient of an input "
                     f"of shape {p.data.shape}")
     return grads
+
+
+def _fit(node: "Tensor", pg: Any, x: np.ndarray) -> np.ndarray:
+    """An op's gradient made an array of its input's shape and dtype."""
+    pg = np.asarray(pg)  # 0-d arithmetic gives NumPy scalars
+    try:
+        return unbroadcast(pg, x.shape, x.dtype)
+    except RuntimeError as e:
+        raise RuntimeError(f"{node.op.name} backward: {e}") from None
 
 
 def run_backward(root: "Tensor", seed: np.ndarray,
@@ -192,10 +196,9 @@ def run_backward(root: "Tensor", seed: np.ndarray,
     With ``capture``: nothing is stored; the gradients of those tensors are returned.
     """
     pending = {id(root): seed}  # node id -> its gradient, summed so far
-    # Slots whose array the pass made itself and nobody else holds, so further
-    # gradients can be added into it in place (as a hand-written dW1 += ...).
+    # Nodes whose pending array the pass made itself and nobody else holds: later
+    # gradients are added into it in place (as a hand-written dW1 += ...).
     mine = {id(root)}
-    handed: set = set()  # ids of new arrays already given to a slot
     wanted = None if capture is None else {id(t): i for i, t in enumerate(capture)}
     found: list = [None] * (0 if capture is None else len(capture))
     done: list = []  # (node, gradient, owned), stored only once the whole pass succeeded
@@ -211,33 +214,30 @@ def run_backward(root: "Tensor", seed: np.ndarray,
         op = node.op
         if op is None:
             continue
-        new_ok = op.fresh_grads
+        last = None
         for p, pg in zip(node.parents, input_grads(node, g)):
             if pg is None:
                 continue
-            # Only new arrays from ops that promise them are ever written into.
-            fresh = new_ok and pg is not g and pg.base is None
-            if fresh and id(pg) in handed:  # one new array for two inputs: each needs its own
-                fresh = pending.get(id(p)) is pg  # (x * x: the same slot, doubling is right)
-                if not fresh:
-                    pg = pg.copy()
-                    fresh = True
             pkey = id(p)
             prev = pending.get(pkey)
+            # Only new arrays from ops that promise them are ever written into.
+            fresh = op.fresh_grads and pg is not g and pg.base is None
+            if fresh and pg is last and prev is not pg:  # one new array for two inputs
+                pg = pg.copy()
+            last = pg
             if prev is None:
                 pending[pkey] = pg
-            elif pkey in mine:
+                if fresh:
+                    mine.add(pkey)
+            elif pkey in mine:  # (x * x: prev is pg, and doubling it is right)
                 prev += pg
-                continue
             elif fresh:
                 pg += prev
                 pending[pkey] = pg
-            else:  # both may be held elsewhere: a new array
-                pg = pending[pkey] = np.asarray(prev + pg)  # (0-d sums are scalars)
-                fresh = True
-            if fresh:
                 mine.add(pkey)
-                handed.add(id(pg))
+            else:  # both may be held elsewhere: a new array
+                pending[pkey] = np.asarray(prev + pg)  # (0-d sums are scalars)
+                mine.add(pkey)
     # A backward that raised above left every .grad as it was.
     for node, g, owned in done:
         if node.op is None:  # a leaf owns its gradient: optimizers and users write into it

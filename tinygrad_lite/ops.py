@@ -36,9 +36,10 @@ class Function:
     symbol: str = ""
     rule: str = ""
     #: True when every array ``backward`` returns is ``g``, a view of it, or a new array
-    #: (never an input, the output or an array kept elsewhere): the engine then adds
-    #: later gradients into the new ones in place. The built-in ops promise it; a
-    #: user-defined op opts in by setting it.
+    #: (never an input, the output or an array kept elsewhere; one new array for two
+    #: inputs only side by side, as ``x * x``): the engine then adds later gradients
+    #: into the new ones in place. The built-in ops promise it; a user-defined op
+    #: opts in by setting it.
     fresh_grads: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -88,7 +89,10 @@ def _keep(x: np.ndarray, axis, keepdims: bool, out: np.ndarray) -> np.ndarray:
     """``out`` of a reduction, reshaped as if ``keepdims=True``, to broadcast against ``x``."""
     if keepdims or axis is None and out.ndim == 0:
         return out
-    return np.expand_dims(out, axis)
+    shape = list(x.shape)  # (np.expand_dims costs more than the whole backward)
+    for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis):
+        shape[a] = 1  # the forward has checked the axes; negative ones index from the end
+    return out.reshape(shape)
 
 
 def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:

@@ -42,19 +42,25 @@ def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
 _stamps = itertools.count()
 
 
-def _new(data: np.ndarray, requires_grad: bool = False, name: Optional[str] = None) -> "Tensor":
-    """Make a leaf without the checks of ``__init__`` (the hot path)."""
+def _make(data: np.ndarray, requires_grad: bool, op: Optional[type], parents: tuple,
+          args: dict, groups: tuple, name: Optional[str] = None) -> "Tensor":
+    """Make a tensor without the checks of ``__init__`` (the hot path)."""
     t = Tensor.__new__(Tensor)
     t.stamp = next(_stamps)
     t.data = data
     t.grad = None
     t.requires_grad = requires_grad
     t.name = name
-    t.op = None
-    t.parents = ()
-    t.args = _EMPTY
-    t.groups = ()
+    t.op = op
+    t.parents = parents
+    t.args = args
+    t.groups = groups
     return t
+
+
+def _new(data: np.ndarray, requires_grad: bool = False, name: Optional[str] = None) -> "Tensor":
+    """A leaf."""
+    return _make(data, requires_grad, None, (), _EMPTY, (), name)
 
 
 def _lift(x: Any, like: np.ndarray) -> "Tensor":
@@ -62,9 +68,11 @@ def _lift(x: Any, like: np.ndarray) -> "Tensor":
     so float32 stays float32 (NumPy's own rule for Python scalars)."""
     if isinstance(x, Tensor):
         return x
-    if type(x) is float and like.dtype.kind == "f":  # the common case (lr, reg, 1 / N) first
-        return _new(np.asarray(x, dtype=like.dtype))
-    if isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, np.ndarray):
+    if type(x) is float and like.dtype.kind == "f":  # the common cases (lr, reg, 1 / N) first
+        return _new(np.array(x, dtype=like.dtype))
+    if type(x) is np.ndarray:  # a constant such as the softmax's row max
+        return _new(_check_data(x))
+    if isinstance(x, (numbers.Number, np.generic)):
         if like.dtype.kind == "f" and isinstance(x, (float, int, np.floating, np.integer)) \
                 and not isinstance(x, bool):
             return _new(np.asarray(x, dtype=like.dtype))
@@ -75,8 +83,15 @@ def _lift(x: Any, like: np.ndarray) -> "Tensor":
 
 
 def _lift_all(inputs: Sequence[Any]) -> tuple:
-    like = next((t.data for t in inputs if isinstance(t, Tensor)), None)
-    return tuple(_lift(t, np.empty(0) if like is None else like) for t in inputs)
+    like = _FLOAT64  # no Tensor among the operands: numbers become float64, as before
+    for t in inputs:
+        if isinstance(t, Tensor):
+            like = t.data
+            break
+    return tuple([_lift(t, like) for t in inputs])
+
+
+_FLOAT64 = np.empty(0)
 
 
 def _fail(op, inputs, e: Exception):
@@ -102,16 +117,14 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
         _fail(op, inputs, e)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    t = _new(out)
+    t = None
     if state.grad_enabled and out.dtype.kind == "f":
         for x in inputs:
             if x.requires_grad:
-                t.requires_grad = True
-                t.op = op
-                t.parents = tuple(inputs)
-                t.args = args
-                t.groups = state.groups
+                t = _make(out, True, op, tuple(inputs), args, state.groups)
                 break
+    if t is None:
+        t = _make(out, False, None, (), _EMPTY, ())
     if state.anomaly and out.dtype.kind == "f" and not np.all(np.isfinite(out)):
         raise FloatingPointError(f"{op.name} forward produced nan/inf "
                                  f"(input shapes {', '.join(str(x.shape) for x in inputs)})")
