@@ -194,67 +194,74 @@ def run_backward(root: "Tensor", seed: np.ndarray,
     stored as computed, read-only, since it may share memory with other
     intermediates' (an add passes its gradient straight through): no copies.
     With ``capture``: nothing is stored; the gradients of those tensors are returned.
+    A backward that raises leaves every ``.grad`` as it was.
     """
+    order = backward_order(root)
     pending = {id(root): seed}  # node id -> its gradient, summed so far
     # Nodes whose pending array the pass made itself and nobody else holds: later
     # gradients are added into it in place (as a hand-written dW1 += ...).
     mine = {id(root)}
     wanted = None if capture is None else {id(t): i for i, t in enumerate(capture)}
     found: list = [None] * (0 if capture is None else len(capture))
-    done: list = []  # (node, gradient, owned), stored only once the whole pass succeeded
-    for node in backward_order(root):
-        key = id(node)
-        g = pending.pop(key, None)
-        if g is None:
-            continue
-        if wanted is None:
-            done.append((node, g, key in mine))
-        elif key in wanted:
-            found[wanted[key]] = g if key in mine else g.copy()
-        op = node.op
-        if op is None:
-            continue
-        last = None
-        for p, pg in zip(node.parents, input_grads(node, g)):
-            if pg is None:
+    before = {id(t): t.grad for t in order if t.grad is not None} if wanted is None else {}
+    try:
+        for node in order:
+            key = id(node)
+            g = pending.pop(key, None)
+            if g is None:
                 continue
-            pkey = id(p)
-            prev = pending.get(pkey)
-            # Only new arrays from ops that promise them are ever written into.
-            fresh = op.fresh_grads and pg is not g and pg.base is None
-            if fresh and pg is last and prev is not pg:  # one new array for two inputs
-                pg = pg.copy()
-            last = pg
-            if prev is None:
-                pending[pkey] = pg
-                if fresh:
+            if wanted is None:
+                _store(node, g, key in mine)
+            elif key in wanted:
+                found[wanted[key]] = g if key in mine else g.copy()
+            op = node.op
+            if op is None:
+                continue
+            last = None
+            for p, pg in zip(node.parents, input_grads(node, g)):
+                if pg is None:
+                    continue
+                pkey = id(p)
+                prev = pending.get(pkey)
+                # Only new arrays from ops that promise them are ever written into.
+                fresh = op.fresh_grads and pg is not g and pg.base is None
+                if fresh and pg is last and prev is not pg:  # one new array for two inputs
+                    pg = pg.copy()
+                last = pg
+                if prev is None:
+                    pending[pkey] = pg
+                    if fresh:
+                        mine.add(pkey)
+                elif pkey in mine:  # (x * x: prev is pg, and doubling it is right)
+                    prev += pg
+                elif fresh:
+                    pg += prev
+                    pending[pkey] = pg
                     mine.add(pkey)
-            elif pkey in mine:  # (x * x: prev is pg, and doubling it is right)
-                prev += pg
-            elif fresh:
-                pg += prev
-                pending[pkey] = pg
-                mine.add(pkey)
-            else:  # both may be held elsewhere: a new array
-                pending[pkey] = np.asarray(prev + pg)  # (0-d sums are scalars)
-                mine.add(pkey)
-    # A backward that raised above left every .grad as it was.
-    for node, g, owned in done:
-        if node.op is None:  # a leaf owns its gradient: optimizers and users write into it
-            if node.grad is None:
-                node.grad = g if owned else g.copy()
-            elif node.grad.flags.writeable:
-                node.grad += g  # accumulate across backward() calls, as PyTorch
-            else:
-                node.grad = node.grad + g
-        else:
-            if node.grad is not None:
-                g, owned = np.asarray(node.grad + g), True  # (0-d sums are scalars)
-            if not owned:  # never flip the flag of an array someone else holds
-                g = g.view()
-            g.flags.writeable = False
-            node.grad = g
+                else:  # both may be held elsewhere: a new array
+                    pending[pkey] = np.asarray(prev + pg)  # (0-d sums are scalars)
+                    mine.add(pkey)
+    except BaseException:
+        if wanted is None:
+            for t in order:
+                t.grad = before.get(id(t))
+        raise
     return found if capture is not None else None
+
+
+def _store(node: "Tensor", g: np.ndarray, owned: bool) -> None:
+    if node.op is None:  # a leaf owns its gradient: optimizers and users write into it
+        if node.grad is None:
+            node.grad = g if owned else g.copy()
+        else:  # accumulate across backward() calls, as PyTorch; a new array, so that a
+            node.grad = node.grad + g  # failing pass can put the old one back
+        return
+    if node.grad is not None:
+        g, owned = np.asarray(node.grad + g), True  # (0-d sums are scalars)
+    if not owned:  # never flip the flag of an array someone else holds
+        g = g.view()
+    g.flags.writeable = False
+    node.grad = g
 
 
 def grad(outputs: "Tensor", inputs: Union["Tensor", Iterable["Tensor"]],
