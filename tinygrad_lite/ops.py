@@ -219,14 +219,17 @@ class Matmul(Function):
 
     @staticmethod
     def forward(a, b):
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("0-d operands are not allowed; use * to scale")
-        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-            raise ValueError(
-                f"shapes {a.shape} @ {b.shape} do not align: {a.shape[-1]} "
-                f"(last dim of a) != {b.shape[-2 if b.ndim > 1 else 0]} "
-                f"({'second-to-last' if b.ndim > 1 else 'only'} dim of b)")
-        return np.matmul(a, b)
+        try:
+            return np.matmul(a, b)
+        except ValueError:  # explained only when it happens: the checks cost time on every call
+            if a.ndim == 0 or b.ndim == 0:
+                raise ValueError("0-d operands are not allowed; use * to scale") from None
+            if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+                raise ValueError(
+                    f"shapes {a.shape} @ {b.shape} do not align: {a.shape[-1]} "
+                    f"(last dim of a) != {b.shape[-2 if b.ndim > 1 else 0]} "
+                    f"({'second-to-last' if b.ndim > 1 else 'only'} dim of b)") from None
+            raise
 
     @staticmethod
     def backward(g, out, xs, needs):
@@ -360,7 +363,8 @@ class Relu(Function):
 
     @staticmethod
     def backward(g, out, xs, needs):
-        return (g * (out > 0),)
+        # the mask as uint8: NumPy multiplies by it faster than by a bool array
+        return (g * (out > 0).view(np.uint8),)
 
     @staticmethod
     def torch(x):
@@ -471,7 +475,12 @@ class Mean(Function):
 
     @staticmethod
     def forward(x, axis, keepdims):
-        return x.mean(axis=axis, keepdims=keepdims)
+        if x.dtype.kind == "f" and x.dtype.itemsize >= 4 and x.size:
+            # what np.mean computes for float32/64 (sum, then divide), without its wrapper,
+            # which costs more than the sum at small sizes
+            out = x.sum(axis=axis, keepdims=keepdims)
+            return out / (x.size // max(out.size, 1))
+        return x.mean(axis=axis, keepdims=keepdims)  # float16 accumulates in float32; ints
 
     @staticmethod
     def backward(g, out, xs, needs, axis, keepdims):
