@@ -631,3 +631,79 @@ def test_in_place_accumulation_never_writes_into_a_shared_array():
             np.testing.assert_array_equal(v.grad, keep + 10.0)
     finally:
         tl.ops.OPS.pop("echo_grad_test", None)
+
+
+def test_x_times_x_next_to_a_passed_through_gradient():
+    # Mul returns one new array for both wires of x * x; it must not be added into
+    # before both shares are counted (found by review: x + x * x gave 2 + 4x).
+    x = leaf(np.array([3.0, 1.0]))
+    (x + x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, 1 + 2 * x.data)
+    w = leaf(np.random.default_rng(0).standard_normal((64, 64)))
+    ((w * w).sum() + w.sum()).backward()  # a big sum passes a broadcast view
+    np.testing.assert_array_equal(w.grad, 2 * w.data + 1)
+    a = leaf(np.array([3.0]))
+    b = tl.Tensor(a.data, requires_grad=True)  # another tensor, the same array
+    (a + a * b).sum().backward()
+    np.testing.assert_array_equal(a.grad, [4.0])
+    np.testing.assert_array_equal(b.grad, [3.0])
+    y = leaf(np.array([2.0, -1.0]))
+    assert tl.grad((y + y * y).sum(), y).tolist() == [5.0, -1.0]
+
+
+def test_leaf_gradients_accumulate_in_place_and_stay_arrays():
+    z = leaf(np.array(2.0))
+    (z * 3.0).backward()
+    first = z.grad
+    (z * 3.0).backward()
+    assert type(z.grad) is np.ndarray and z.grad.flags.writeable and z.grad is first
+    assert z.grad == 6.0
+
+
+def test_subclass_of_a_built_in_op_does_not_inherit_fresh_grads(restore_ops):
+    class EchoMul(tl.ops.Mul):
+        name = "echo_mul_test"
+
+        @staticmethod
+        def backward(g, out, xs, needs):
+            return g * xs[1], xs[0]  # hands back an input array: must never be written into
+
+    assert tl.ops.Mul.fresh_grads and not EchoMul.fresh_grads
+    u, v = leaf(np.array([2.0, 4.0])), leaf(np.array([1.0, 1.0]))
+    (v * 10.0 + EchoMul.apply(u, v)).sum().backward()
+    np.testing.assert_array_equal(u.data, [2.0, 4.0])
+    np.testing.assert_array_equal(v.grad, [12.0, 14.0])
+
+
+def test_cross_entropy_takes_big_endian_labels():
+    s = leaf(np.zeros((2, 3)))
+    labels = np.array([0, 2], dtype=">i8")
+    assert tl.cross_entropy(s, labels).item() == pytest.approx(np.log(3))
+    with pytest.raises(IndexError, match="label -1"):
+        tl.cross_entropy(s, np.array([0, -1], dtype=">i4"))
+
+
+def test_grad_returns_copies_a_backward_cannot_change(restore_ops):
+    class ReluInPlace(tl.Function):  # cs231n style: dx = dout; dx[x <= 0] = 0
+        name = "relu_in_place_test"
+
+        @staticmethod
+        def forward(x):
+            return np.maximum(x, 0)
+
+        @staticmethod
+        def backward(g, out, xs, needs):
+            dx = g
+            dx[xs[0] <= 0] = 0
+            return (dx,)
+
+    x = leaf(np.array([-1.0, 2.0, -3.0, 4.0]))
+    y = x * 1.0
+    r = ReluInPlace.apply(y)
+    dr, dy = tl.grad((r * np.array([1.0, 2.0, 3.0, 4.0])).sum(), [r, y])
+    assert dr.tolist() == [1.0, 2.0, 3.0, 4.0]  # not what the backward then did to it
+    assert dy.tolist() == [0.0, 2.0, 0.0, 4.0]
+    z = x * 1.0
+    out = ReluInPlace.apply(z * 2.0)
+    with pytest.raises(ValueError, match="relu_in_place_test backward wrote into its gradient"):
+        (out * 3.0).sum().backward()

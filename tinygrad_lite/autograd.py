@@ -153,7 +153,14 @@ def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
     Pure: reads the graph, changes nothing (``viz`` calls it too)."""
     parents = node.parents
     needs = [p.requires_grad for p in parents]
-    raw = node.op.backward(g, node.data, [p.data for p in parents], needs, **node.args)
+    try:
+        raw = node.op.backward(g, node.data, [p.data for p in parents], needs, **node.args)
+    except ValueError as e:
+        if "read-only" not in str(e):
+            raise
+        raise ValueError(f"{node.op.name} backward wrote into its gradient g, which is read-only "
+                         f"(it is the node's .grad): compute a new array, e.g. "
+                         f"`g * (x > 0)`, not `g[x <= 0] = 0`") from e
     if type(raw) is np.ndarray or len(raw) != len(parents):  # a learner's `return g * 2 * x`
         raise RuntimeError(f"{node.op.name} backward must return a tuple with one gradient "
                            f"(or None) per input: {len(parents)} input(s)")
@@ -204,6 +211,7 @@ def run_backward(root: "Tensor", seed: np.ndarray,
     wanted = None if capture is None else {id(t): i for i, t in enumerate(capture)}
     found: list = [None] * (0 if capture is None else len(capture))
     before = {id(t): t.grad for t in order if t.grad is not None} if wanted is None else {}
+    accumulate = []  # leaves that already hold a gradient: added into once the pass succeeded
     try:
         for node in order:
             key = id(node)
@@ -211,28 +219,32 @@ def run_backward(root: "Tensor", seed: np.ndarray,
             if g is None:
                 continue
             if wanted is None:
-                _store(node, g, key in mine)
+                if node.op is not None:
+                    _store(node, g, key in mine)
+                elif node.grad is None:  # a leaf owns its gradient: optimizers write into it
+                    node.grad = g if key in mine else g.copy()
+                else:
+                    accumulate.append((node, g))
             elif key in wanted:
-                found[wanted[key]] = g if key in mine else g.copy()
+                found[wanted[key]] = g.copy()  # the caller's own, whatever a backward does to g
             op = node.op
             if op is None:
                 continue
-            last = None
-            for p, pg in zip(node.parents, input_grads(node, g)):
+            grads = input_grads(node, g)
+            if op.fresh_grads and len(grads) > 1:
+                grads = _unshare(node.parents, grads, g)
+            for p, pg in zip(node.parents, grads):
                 if pg is None:
                     continue
                 pkey = id(p)
                 prev = pending.get(pkey)
                 # Only new arrays from ops that promise them are ever written into.
                 fresh = op.fresh_grads and pg is not g and pg.base is None
-                if fresh and pg is last and prev is not pg:  # one new array for two inputs
-                    pg = pg.copy()
-                last = pg
                 if prev is None:
                     pending[pkey] = pg
                     if fresh:
                         mine.add(pkey)
-                elif pkey in mine:  # (x * x: prev is pg, and doubling it is right)
+                elif pkey in mine:
                     prev += pg
                 elif fresh:
                     pg += prev
@@ -246,16 +258,36 @@ def run_backward(root: "Tensor", seed: np.ndarray,
             for t in order:
                 t.grad = before.get(id(t))
         raise
+    for node, g in accumulate:  # across backward() calls, in place, as PyTorch
+        if node.grad.flags.writeable:
+            node.grad += g
+        else:
+            node.grad = np.asarray(node.grad + g)
     return found if capture is not None else None
 
 
+def _unshare(parents: tuple, grads: list, g: np.ndarray) -> list:
+    """An op may return one new array for two inputs (``x * x``). Before the engine adds
+    into it, two shares for one input become one (doubled in place: the array is new),
+    and another input gets its own copy."""
+    grads = list(grads)
+    for i in range(1, len(grads)):
+        pg = grads[i]
+        if pg is None or pg is g or pg.base is not None:
+            continue
+        for j in range(i):
+            if grads[j] is pg:
+                if parents[j] is parents[i]:
+                    pg += pg
+                    grads[i] = None
+                else:
+                    grads[i] = pg.copy()
+                break
+    return grads
+
+
 def _store(node: "Tensor", g: np.ndarray, owned: bool) -> None:
-    if node.op is None:  # a leaf owns its gradient: optimizers and users write into it
-        if node.grad is None:
-            node.grad = g if owned else g.copy()
-        else:  # accumulate across backward() calls, as PyTorch; a new array, so that a
-            node.grad = node.grad + g  # failing pass can put the old one back
-        return
+    """An intermediate's gradient, read-only (accumulating makes a new array)."""
     if node.grad is not None:
         g, owned = np.asarray(node.grad + g), True  # (0-d sums are scalars)
     if not owned:  # never flip the flag of an array someone else holds

@@ -72,8 +72,9 @@ def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
     if labels.shape != (scores.shape[0],):
         raise ValueError(f"{op}: labels must have shape ({scores.shape[0]},) for scores of shape "
                          f"{scores.shape}, got {labels.shape}")
-    # One pass for both ends: viewed as unsigned, a negative label is a huge number.
-    if labels.size and labels.view(f"u{labels.itemsize}").max() >= scores.shape[1]:
+    # One pass for both ends: viewed as unsigned (same size and byte order), a negative
+    # label is a huge number.
+    if labels.size and labels.view(labels.dtype.str.replace("i", "u")).max() >= scores.shape[1]:
         bad = labels[(labels < 0) | (labels >= scores.shape[1])][0]
         raise IndexError(f"{op}: label {bad} is out of range for {scores.shape[1]} classes")
     return labels

@@ -36,18 +36,17 @@ class Function:
     symbol: str = ""
     rule: str = ""
     #: True when every array ``backward`` returns is ``g``, a view of it, or a new array
-    #: (never an input, the output or an array kept elsewhere; one new array for two
-    #: inputs only side by side, as ``x * x``): the engine then adds later gradients
-    #: into the new ones in place. The built-in ops promise it; a user-defined op
-    #: opts in by setting it.
+    #: (never an input, the output or an array kept elsewhere): the engine then adds
+    #: later gradients into the new ones in place. The built-in ops promise it; a
+    #: user-defined op (also a subclass of a built-in one) opts in by setting it.
     fresh_grads: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.name = cls.__dict__.get("name") or cls.__name__.lower()
         cls.symbol = cls.__dict__.get("symbol") or cls.name
-        if cls.__module__ == __name__ and "fresh_grads" not in cls.__dict__:
-            cls.fresh_grads = True  # checked for each op below
+        if "fresh_grads" not in cls.__dict__:  # not inherited: a user's subclass must opt in
+            cls.fresh_grads = cls.__module__ == __name__  # (checked for each op below)
         taken = OPS.get(cls.name)
         if taken is not None and taken.__module__ == __name__ and cls.__module__ != __name__:
             raise ValueError(
@@ -475,9 +474,10 @@ class Mean(Function):
 
     @staticmethod
     def forward(x, axis, keepdims):
-        if x.dtype.kind == "f" and x.dtype.itemsize >= 4 and x.size:
-            # what np.mean computes for float32/64 (sum, then divide), without its wrapper,
-            # which costs more than the sum at small sizes
+        if x.dtype.kind == "f" and x.dtype.itemsize >= 4 and 0 < x.size < 1 << 24:
+            # what np.mean computes for float32/64 (sum, then divide; the count is exact
+            # in float32 below 2**24), without its wrapper, which costs more than the
+            # sum at small sizes
             out = x.sum(axis=axis, keepdims=keepdims)
             return out / (x.size // max(out.size, 1))
         return x.mean(axis=axis, keepdims=keepdims)  # float16 accumulates in float32; ints
