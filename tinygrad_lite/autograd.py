@@ -140,7 +140,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple, dtype) -> np.ndarray:
                                    f"to an input of shape {shape}")
             axes = tuple(range(extra)) + tuple(
                 i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
-            grad = grad.sum(axis=axes, keepdims=True) if axes else grad  # np.sum's wrapper costs more
+            grad = grad.sum(axis=axes, keepdims=True) if axes else grad  # (not np.sum: slower)
             grad = grad.reshape(shape)
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
@@ -231,8 +231,9 @@ def run_backward(root: "Tensor", seed: np.ndarray,
             if op is None:
                 continue
             grads = input_grads(node, g)
-            if op.fresh_grads and len(grads) > 1:
-                grads = _unshare(node.parents, grads, g)
+            n = len(grads)
+            if op.fresh_grads and (n > 2 or n == 2 and grads[0] is grads[1] is not g):
+                grads = _unshare(node.parents, grads, g)  # (x * x)
             for p, pg in zip(node.parents, grads):
                 if pg is None:
                     continue
