@@ -113,14 +113,15 @@ def backward_order(root: "Tensor") -> list["Tensor"]:
 
     A tensor is always created after its inputs, so newest-first creation order
     (``stamp``) is such an order: collect the nodes, then sort them once."""
-    found = {id(root): root}
-    stack = [root]
-    while stack:
-        for p in stack.pop().parents:
-            if p.requires_grad and id(p) not in found:
-                found[id(p)] = p
-                stack.append(p)
-    return sorted(found.values(), key=_stamp, reverse=True)
+    seen = {id(root)}
+    nodes = [root]
+    for node in nodes:  # the list grows while it is walked: every node once, no stack
+        for p in node.parents:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                nodes.append(p)
+    nodes.sort(key=_stamp, reverse=True)
+    return nodes
 
 
 _stamp = operator.attrgetter("stamp")
