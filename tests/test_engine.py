@@ -707,3 +707,13 @@ def test_grad_returns_copies_a_backward_cannot_change(restore_ops):
     out = ReluInPlace.apply(z * 2.0)
     with pytest.raises(ValueError, match="relu_in_place_test backward wrote into its gradient"):
         (out * 3.0).sum().backward()
+
+
+def test_l2_term_gradient_is_the_same_when_the_sum_spreads_a_view():
+    # A big sum passes its gradient back as a broadcast view; pow 2 then scales x once.
+    rng = np.random.default_rng(3)
+    for dtype in (np.float64, np.float32):
+        w = tl.Tensor(rng.standard_normal((80, 70)).astype(dtype), requires_grad=True)
+        (0.3 * (w ** 2).sum()).backward()
+        assert w.grad.dtype == dtype
+        np.testing.assert_array_equal(w.grad, np.asarray(0.3, dtype) * (2 * w.data))
