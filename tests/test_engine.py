@@ -717,3 +717,26 @@ def test_l2_term_gradient_is_the_same_when_the_sum_spreads_a_view():
         (0.3 * (w ** 2).sum()).backward()
         assert w.grad.dtype == dtype
         np.testing.assert_array_equal(w.grad, np.asarray(0.3, dtype) * (2 * w.data))
+
+
+def test_an_op_returning_one_new_array_for_three_inputs(restore_ops):
+    class Triple(tl.Function):  # a * b * c with one gradient array for all three inputs
+        name = "triple_share_test"
+        fresh_grads = True
+
+        @staticmethod
+        def forward(a, b, c):
+            return a + b + c
+
+        @staticmethod
+        def backward(g, out, xs, needs):
+            r = g * 1.0  # new
+            return r, r, r
+
+    a, b = leaf(np.array([1.0, 2.0])), leaf(np.array([3.0, 4.0]))
+    (Triple.apply(a, a, a) * 2.0 + a).sum().backward()
+    np.testing.assert_array_equal(a.grad, [7.0, 7.0])
+    a.grad = None
+    (Triple.apply(a, b, b) * 2.0 + b * 5.0 + a).sum().backward()
+    np.testing.assert_array_equal(a.grad, [3.0, 3.0])
+    np.testing.assert_array_equal(b.grad, [9.0, 9.0])

@@ -269,22 +269,23 @@ def run_backward(root: "Tensor", seed: np.ndarray,
 
 
 def _unshare(parents: tuple, grads: list, g: np.ndarray) -> list:
-    """An op may return one new array for two inputs (``x * x``). Before the engine adds
-    into it, two shares for one input become one (doubled in place: the array is new),
-    and another input gets its own copy."""
+    """An op may return one new array for several inputs (``x * x``). Before the engine
+    adds into it, the shares of one input become one (scaled in place: the array is
+    new) and every other input gets its own copy."""
     grads = list(grads)
-    for i in range(1, len(grads)):
-        pg = grads[i]
+    for i, pg in enumerate(grads):
         if pg is None or pg is g or pg.base is not None:
             continue
-        for j in range(i):
+        count = 1
+        for j in range(i + 1, len(grads)):
             if grads[j] is pg:
                 if parents[j] is parents[i]:
-                    pg += pg
-                    grads[i] = None
+                    count += 1
+                    grads[j] = None
                 else:
-                    grads[i] = pg.copy()
-                break
+                    grads[j] = pg.copy()
+        if count > 1:
+            pg *= count
     return grads
 
 
