@@ -628,7 +628,11 @@ def test_in_place_accumulation_never_writes_into_a_shared_array():
             total = Echo.apply(u, v) + v * 10.0 if echo_first else v * 10.0 + Echo.apply(u, v)
             total.sum().backward()
             np.testing.assert_array_equal(u.data, keep)
+            assert u.data.flags.writeable  # nor made read-only as someone's .grad
             np.testing.assert_array_equal(v.grad, keep + 10.0)
+            h = Echo.apply(u, v * 1.0)  # the input array as an intermediate's gradient
+            (h * 2.0).sum().backward()
+            assert u.data.flags.writeable
     finally:
         tl.ops.OPS.pop("echo_grad_test", None)
 

@@ -665,9 +665,12 @@ def test_random_graphs_vs_numeric_and_torch(case):
     ops_, grads = operands(case)
     out = case.fn(*ops_)
     seed = np.random.default_rng(len(case.desc)).uniform(-1, 1, out.shape)
+    kept = [t.data.copy() for t in grads] + [seed.copy()]
     out.backward(seed)
-    for t in tl.backward_order(out):  # every node holds a gradient of its own shape
+    nodes = tl.backward_order(out)
+    for t in nodes:  # every node holds a gradient of its own shape
         assert t.grad is not None and t.grad.shape == t.shape
+    _check_ownership(nodes, grads, kept + [seed])
 
     def loss() -> float:
         with tl.no_grad():
@@ -680,6 +683,28 @@ def test_random_graphs_vs_numeric_and_torch(case):
             record("(random graphs)", "torch", g, tg, TORCH_ABS)
             check_close("gradient vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
         OP_STATS["(random graphs)"]["torch_cases"] += 1
+    first = {id(t): t.grad.copy() for t in nodes}
+    out.backward(seed)  # accumulates: exactly twice each gradient (x + x == 2x in floats)
+    for t in nodes:
+        np.testing.assert_array_equal(t.grad, 2 * first[id(t)])
+    _check_ownership(nodes, grads, kept + [seed])
+
+
+def _check_ownership(nodes, leaves, kept):
+    """What the engine's in-place accumulation must never break: the leaves' data and
+    the seed are untouched, a leaf's .grad is its own writable array, an
+    intermediate's .grad is read-only."""
+    for t, before in zip(leaves, kept):
+        np.testing.assert_array_equal(t.data, before)
+    np.testing.assert_array_equal(kept[-1], kept[-2])  # the seed
+    for t in nodes:
+        if t.op is not None:
+            assert not t.grad.flags.writeable
+            continue
+        assert t.grad.flags.writeable
+        for u in nodes:
+            assert u is t or not np.shares_memory(t.grad, u.grad)
+            assert not np.shares_memory(t.grad, u.data)
 
 
 def _check_numeric(label, grads, loss, case):
