@@ -220,8 +220,13 @@ def run_backward(root: "Tensor", seed: np.ndarray,
             if g is None:
                 continue
             if wanted is None:
-                if node.op is not None:
-                    _store(node, g, key in mine)
+                if node.op is not None:  # an intermediate: its gradient, read-only
+                    if node.grad is not None:
+                        stored = np.asarray(node.grad + g)  # (0-d sums are scalars)
+                    else:  # never flip the flag of an array someone else holds
+                        stored = g if key in mine else g.view()
+                    stored.setflags(write=False)
+                    node.grad = stored
                 elif node.grad is None:  # a leaf owns its gradient: optimizers write into it
                     node.grad = g if key in mine else g.copy()
                 else:
@@ -287,16 +292,6 @@ def _unshare(parents: tuple, grads: list, g: np.ndarray) -> list:
         if count > 1:
             pg *= count
     return grads
-
-
-def _store(node: "Tensor", g: np.ndarray, owned: bool) -> None:
-    """An intermediate's gradient, read-only (accumulating makes a new array)."""
-    if node.grad is not None:
-        g, owned = np.asarray(node.grad + g), True  # (0-d sums are scalars)
-    if not owned:  # never flip the flag of an array someone else holds
-        g = g.view()
-    g.flags.writeable = False
-    node.grad = g
 
 
 def grad(outputs: "Tensor", inputs: Union["Tensor", Iterable["Tensor"]],
