@@ -287,7 +287,7 @@ class Pow(Function):
     def backward(g, out, xs, needs, exponent):
         (x,) = xs
         if exponent == 2:  # the L2 term: skip a power
-            if g.ndim and not any(g.strides):  # one number spread by a sum: one pass, not two
+            if g.size > 1 and not any(g.strides):  # one number spread by a sum: one pass, not two
                 return (x * (2 * g[(0,) * g.ndim]),)
             return (g * (2 * x),)
         if exponent == 0:  # x**0 is constant: 0 everywhere, also at x = 0 (as PyTorch)
