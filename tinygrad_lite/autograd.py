@@ -222,7 +222,7 @@ def run_backward(root: "Tensor", seed: np.ndarray,
             if wanted is None:
                 if node.op is not None:  # an intermediate: its gradient, read-only
                     if node.grad is not None:
-                        stored = np.asarray(node.grad + g)  # (0-d sums are scalars)
+                        stored = _added(node.grad, g)
                     else:  # never flip the flag of an array someone else holds
                         stored = g if key in mine else g.view()
                     stored.setflags(write=False)
@@ -238,7 +238,8 @@ def run_backward(root: "Tensor", seed: np.ndarray,
                 continue
             grads = input_grads(node, g)
             n = len(grads)
-            if op.fresh_grads and (n > 2 or n == 2 and grads[0] is grads[1] is not g):
+            fresh_ok = op.fresh_grads
+            if fresh_ok and (n > 2 or n == 2 and grads[0] is grads[1] is not g):
                 grads = _unshare(node.parents, grads, g)  # (x * x)
             for p, pg in zip(node.parents, grads):
                 if pg is None:
@@ -246,7 +247,7 @@ def run_backward(root: "Tensor", seed: np.ndarray,
                 pkey = id(p)
                 prev = pending.get(pkey)
                 # Only new arrays from ops that promise them are ever written into.
-                fresh = op.fresh_grads and pg is not g and pg.base is None
+                fresh = fresh_ok and pg is not g and pg.base is None
                 if prev is None:
                     pending[pkey] = pg
                     if fresh:
@@ -258,7 +259,7 @@ def run_backward(root: "Tensor", seed: np.ndarray,
                     pending[pkey] = pg
                     mine.add(pkey)
                 else:  # both may be held elsewhere: a new array
-                    pending[pkey] = np.asarray(prev + pg)  # (0-d sums are scalars)
+                    pending[pkey] = _added(prev, pg)
                     mine.add(pkey)
     except BaseException:
         if wanted is None:
@@ -269,8 +270,13 @@ def run_backward(root: "Tensor", seed: np.ndarray,
         if node.grad.flags.writeable:
             node.grad += g
         else:
-            node.grad = np.asarray(node.grad + g)
+            node.grad = _added(node.grad, g)
     return found if capture is not None else None
+
+
+def _added(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b`` as a new array (adding two 0-d arrays gives a NumPy scalar)."""
+    return np.asarray(a + b)
 
 
 def _unshare(parents: tuple, grads: list, g: np.ndarray) -> list:

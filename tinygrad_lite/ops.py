@@ -471,6 +471,11 @@ class Sum(Function):
             (x.sum().reshape((1,) * x.ndim) if keepdims else x.sum())
 
 
+def _count(x: np.ndarray, out: np.ndarray) -> int:
+    """How many elements of ``x`` each element of the reduction ``out`` averages."""
+    return x.size // max(out.size, 1) if x.size else 0
+
+
 class Mean(Function):
     rule = "d mean(x)/dx = 1/n (g broadcast back over the averaged axes)"
 
@@ -481,14 +486,13 @@ class Mean(Function):
             # in float32 below 2**24), without its wrapper, which costs more than the
             # sum at small sizes
             out = x.sum(axis=axis, keepdims=keepdims)
-            return out / (x.size // max(out.size, 1))
+            return out / _count(x, out)
         return x.mean(axis=axis, keepdims=keepdims)  # float16 accumulates in float32; ints
 
     @staticmethod
     def backward(g, out, xs, needs, axis, keepdims):
         x = xs[0]
-        count = x.size // max(out.size, 1) if x.size else 0
-        return (_spread(_keep(x, axis, keepdims, g) / count, x.shape),)
+        return (_spread(_keep(x, axis, keepdims, g) / _count(x, out), x.shape),)
 
     @staticmethod
     def torch(x, axis, keepdims):

@@ -70,9 +70,7 @@ def _lift(x: Any, like: np.ndarray) -> "Tensor":
         return x
     if type(x) is float and like.dtype.kind == "f":  # the common cases (lr, reg, 1 / N) first
         return _new(np.array(x, dtype=like.dtype))
-    if type(x) is np.ndarray:  # a constant such as the softmax's row max
-        return _new(_check_data(x))
-    if isinstance(x, (numbers.Number, np.generic)):
+    if type(x) is not np.ndarray and isinstance(x, (numbers.Number, np.generic)):
         if like.dtype.kind == "f" and isinstance(x, (float, int, np.floating, np.integer)) \
                 and not isinstance(x, bool):
             return _new(np.asarray(x, dtype=like.dtype))
@@ -124,7 +122,7 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
                 t = _make(out, True, op, tuple(inputs), args, state.groups)
                 break
     if t is None:
-        t = _make(out, False, None, (), _EMPTY, ())
+        t = _new(out)
     if state.anomaly and out.dtype.kind == "f" and not np.all(np.isfinite(out)):
         raise FloatingPointError(f"{op.name} forward produced nan/inf "
                                  f"(input shapes {', '.join(str(x.shape) for x in inputs)})")
