@@ -231,6 +231,20 @@ def _reduce(draw, name):
                 f"{shape}.{name}(axis={axis}, keepdims={keepdims})")
 
 
+@spec("std")
+def _std(draw, name):
+    rng = rng_of(draw)
+    shape = draw(array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=3))
+    axis = draw_axis(draw, len(shape))
+    keepdims = draw(st.booleans())
+    ddof = 0 if axis in ((), []) else draw(st.sampled_from([0, 1]))  # n - ddof stays > 0
+    style = draw(st.booleans())
+    fn = (lambda t: t.std(axis=axis, keepdims=keepdims, ddof=ddof)) if style else \
+        (lambda t: tl.std(t, axis, keepdims, ddof))
+    return Case([distinct(rng, shape)], ["grad"], fn,
+                f"{shape}.std(axis={axis}, keepdims={keepdims}, ddof={ddof})")
+
+
 def factor(n: int) -> list:
     out, p = [], 2
     while n > 1:
@@ -329,6 +343,33 @@ def _getitem(draw, name):
     style = draw(st.sampled_from(["plain", "tensor"])) if isinstance(index, np.ndarray) else "plain"
     idx = tl.Tensor(index) if style == "tensor" else index
     return Case([rng.uniform(-2, 2, shape)], ["grad"], lambda t: t[idx], f"{form}: x{shape}[{index!r}]")
+
+
+@spec("broadcast_to")
+def _broadcast_to(draw, name):
+    rng = rng_of(draw)
+    (sa, sb), target = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3,
+                                                          max_side=3))
+    return Case([rng.uniform(-2, 2, sa)], ["grad"], lambda t: tl.broadcast_to(t, target),
+                f"broadcast_to({sa}, {target})")
+
+
+@spec("scatter_add")
+def _scatter_add(draw, name):
+    # getitem's backward as an op: the gradient lands at the picked places, repeats add up
+    rng = rng_of(draw)
+    n, m = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    form = draw(st.sampled_from(["rows_cols", "repeats", "slice"]))
+    if form == "rows_cols":
+        index = (np.arange(n), rng.integers(0, m, n))
+    elif form == "repeats":
+        index = rng.integers(-n, n, 5)
+    else:
+        index = (slice(None), slice(0, m, 2))
+    picked = np.zeros((n, m))[index].shape
+    return Case([rng.uniform(-2, 2, picked)], ["grad"],
+                lambda t: tl.ops.ScatterAdd.apply(t, shape=(n, m), index=index),
+                f"scatter_add({picked} -> {(n, m)}, {form})")
 
 
 def draw_parts(draw, rng, stack: bool):
@@ -721,3 +762,68 @@ def _check_numeric(label, grads, loss, case):
             numeric[ix] = (plus - minus) / (2 * H)
         record(label, "num", t.grad, numeric, NUM_ABS)
         check_close("gradient vs central differences", t.grad, numeric, NUM_REL, NUM_ABS, case)
+
+
+# ----------------------------------------------------------------- edge cases, each a regression
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
+@pytest.mark.parametrize("shape,axis,ddof", [((3,), None, 0), ((2, 3), 1, 0), ((3, 1), 1, 0),
+                                             ((2, 1, 3), 1, 0), ((4,), 0, 1)])
+def test_std_gradient_is_zero_where_the_deviation_is_zero(shape, axis, ddof):
+    x = np.random.default_rng(1).standard_normal(shape)
+    x[..., 0] = x[..., -1] = 2.0 if axis is None else x[..., 0]
+    if axis is None:
+        x[...] = 2.0  # a constant array
+    t = tl.Tensor(x, requires_grad=True)
+    out = t.std(axis=axis, ddof=ddof)
+    out.sum().backward()
+    assert np.all(np.isfinite(t.grad))
+    ref = torch_gradients(out.sum(), [t])[0]
+    np.testing.assert_allclose(t.grad, ref, rtol=1e-12, atol=1e-15)
+    zero = tl.Tensor(np.array(1.5), requires_grad=True)
+    zero.std().backward()
+    assert zero.grad == 0.0
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min"])
+@pytest.mark.parametrize("axis", [0, -1, (), None])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reductions_of_a_0d_tensor_over_axis_0_or_minus_1(name, axis, keepdims):
+    x = tl.Tensor(np.array(3.0), requires_grad=True)
+    out = getattr(x, name)(axis=axis, keepdims=keepdims)
+    assert out.shape == np.sum(np.array(3.0), axis=axis, keepdims=keepdims).shape
+    out.backward()
+    assert x.grad == 1.0
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
+def test_clip_with_bounds_that_broadcast_x_to_a_bigger_shape():
+    x = tl.Tensor(np.array([1.0, 5.0, -2.0]), requires_grad=True)
+    lo = np.array([[0.0], [2.0]])
+    hi = np.array([[4.0], [6.0]])
+    out = x.clip(lo, hi)
+    assert out.shape == (2, 3)
+    (out * np.arange(6.0).reshape(2, 3)).sum().backward()
+    ref = torch_gradients((out * np.arange(6.0).reshape(2, 3)).sum(), [x])[0]
+    np.testing.assert_array_equal(x.grad, ref)
+    np.testing.assert_array_equal(x.grad, [0.0, 4.0, 0.0])
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
+@pytest.mark.parametrize("index", [
+    (1, slice(None), slice(3, 11, 2), np.array([0, 2, 1]), slice(0, 2)),
+    (np.array([1, 0]), slice(None), 2),
+    (0, slice(None), np.array([[1, 2], [0, 0]])),
+    (slice(None), np.array([0, 1]), slice(None), np.array([2, 2])),
+])
+def test_indexing_with_advanced_indices_separated_by_a_slice_follows_numpy_in_torch(index):
+    a = np.random.default_rng(2).standard_normal((2, 3, 12, 5, 4))
+    x = tl.Tensor(a, requires_grad=True)
+    out = x[index]
+    assert out.shape == a[index].shape
+    torch_out, _ = replay_in_torch(out)
+    assert tuple(torch_out.shape) == a[index].shape
+    np.testing.assert_array_equal(torch_out.detach().numpy(), a[index])
+    w = np.random.default_rng(3).standard_normal(out.shape)
+    loss = (out * w).sum()
+    np.testing.assert_array_equal(tl.grad(loss, x), torch_gradients(loss, [x])[0])

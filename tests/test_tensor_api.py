@@ -122,3 +122,55 @@ def test_a_failed_backward_leaves_every_grad_unchanged():
     with pytest.raises(RuntimeError, match="test_broken_backward"):
         loss.backward()
     assert loss.grad is None and m.grad is None and h.grad is None and x.grad is None
+
+
+def test_transpose_with_two_ints_swaps_them_as_torch_and_a_tuple_permutes_as_numpy():
+    m = tl.Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(m.transpose(0, 1).data, m.data.T)  # PyTorch's meaning
+    np.testing.assert_array_equal(m.transpose(1, 0).data, m.data.T)
+    np.testing.assert_array_equal(m.transpose((0, 1)).data, m.data)  # a NumPy permutation
+    c = tl.Tensor(np.arange(24.0).reshape(2, 3, 4))
+    assert c.transpose(0, 2).shape == (4, 3, 2)
+    assert c.transpose(-1, 0).shape == (4, 3, 2)
+    assert c.transpose(1, 2, 0).shape == (3, 4, 2)
+    assert c.transpose((1, 2, 0)).shape == (3, 4, 2)
+    assert c.permute(2, 0, 1).shape == (4, 2, 3) and c.permute((2, 0, 1)).shape == (4, 2, 3)
+    assert c.swapaxes(0, 1).shape == (3, 2, 4) and tl.swapaxes(c, 0, 1).shape == (3, 2, 4)
+    assert c.T.shape == (4, 3, 2)
+    with pytest.raises(np.exceptions.AxisError, match="transpose: axis 3"):
+        c.transpose(0, 3)
+    x = tl.Tensor(np.random.default_rng(0).standard_normal((2, 3, 4)), requires_grad=True)
+    w = np.random.default_rng(1).standard_normal((4, 3, 2))
+    (x.transpose(0, 2) * w).sum().backward()
+    np.testing.assert_array_equal(x.grad, w.transpose(2, 1, 0))
+
+
+def test_dot_follows_numpy_for_0_1_2_d_and_refuses_n_d():
+    a = tl.Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    assert a.dot(np.array([1.0, 1.0, 1.0])).item() == 6.0
+    m = tl.Tensor(np.eye(3))
+    np.testing.assert_array_equal(m.dot(np.ones((3, 2))).data, np.ones((3, 2)))
+    np.testing.assert_array_equal(a.dot(2.0).data, [2.0, 4.0, 6.0])
+    with pytest.raises(ValueError, match="dot.*use @"):
+        tl.Tensor(np.ones((2, 2, 2))).dot(np.ones((2, 2)))
+
+
+def test_names_are_strings_and_assigned_grads_are_checked():
+    with pytest.raises(TypeError, match="name must be a str or None.*int 42"):
+        tl.Tensor(np.ones(2), name=42)
+    t = tl.Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(TypeError, match="name"):
+        t.name = 3.5
+    t.name = "t"
+    assert t.name == "t"
+    with pytest.raises(ValueError, match=r"grad: assigned grad has shape \(3,\)"):
+        t.grad = np.ones(3)
+    with pytest.raises(TypeError, match="dtype int64"):
+        t.grad = np.ones(2, dtype=np.int64)
+    with pytest.raises(TypeError, match="list"):
+        t.grad = [1.0, 2.0]
+    t.grad = np.ones(2)
+    (t * 2).sum().backward()
+    np.testing.assert_array_equal(t.grad, [3.0, 3.0])
+    t.grad = None
+    assert t.grad is None

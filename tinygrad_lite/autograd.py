@@ -1,21 +1,31 @@
-"""The backward engine: graph order, the one central unbroadcast, grad modes.
+"""The backward engine: grad modes, graph order, the backward walk and its guards.
 
 Nothing here knows any op's math: every local gradient comes from the op table
-(``ops.py``) through ``input_grads``.
+(``ops.py``) through ``input_grads``. ``propagate`` is the one walk of the backward
+pass; ``Tensor.backward``, ``tl.grad`` and the diagrams are built on it.
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import operator
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import numpy as np
+
+from .ops import NP
 
 if TYPE_CHECKING:
     from .tensor import Tensor
 
 
-class _State:
-    """Process-wide switches, read on every op (kept as plain attributes: cheap)."""
+# ----------------------------------------------------------------- per-thread switches
+
+class _State(threading.local):
+    """Grad mode, anomaly mode and the open composite groups, one set per thread (as
+    PyTorch's grad mode): a ``no_grad`` block in one thread leaves every other
+    thread's graph recording. Class attributes are each new thread's defaults."""
     grad_enabled = True
     anomaly = False
     groups: tuple = ()
@@ -28,22 +38,21 @@ class _Switch:
     """Base of the small context managers below (also usable as decorators)."""
     attr = ""
 
-    def __init__(self, value) -> None:
+    def __init__(self, value: bool) -> None:
         self.value = value
+        self.saved: list = []  # a stack: one object may be entered again before it exits
 
-    def __enter__(self):
-        self.saved = getattr(state, self.attr)
+    def __enter__(self) -> "_Switch":
+        self.saved.append(getattr(state, self.attr))
         setattr(state, self.attr, self.value)
         return self
 
-    def __exit__(self, *exc) -> None:
-        setattr(state, self.attr, self.saved)
+    def __exit__(self, *exc: Any) -> None:
+        setattr(state, self.attr, self.saved.pop())
 
-    def __call__(self, fn):
-        import functools
-
+    def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
-        def wrapper(*a, **k):
+        def wrapper(*a: Any, **k: Any) -> Any:
             with type(self)(self.value):
                 return fn(*a, **k)
         return wrapper
@@ -58,13 +67,19 @@ class _Anomaly(_Switch):
 
 
 def no_grad() -> _GradMode:
-    """Context (or decorator) in which ops record no graph, as ``torch.no_grad``."""
+    """Context (or decorator) in which ops record no graph, as ``torch.no_grad``.
+    It applies to the current thread only."""
     return _GradMode(False)
 
 
 def enable_grad() -> _GradMode:
-    """Context (or decorator) that turns graph recording back on."""
+    """Context (or decorator) that turns graph recording back on (this thread)."""
     return _GradMode(True)
+
+
+def set_grad_enabled(mode: bool) -> _GradMode:
+    """``torch.set_grad_enabled``: a context (or decorator) setting grad mode to ``mode``."""
+    return _GradMode(bool(mode))
 
 
 def is_grad_enabled() -> bool:
@@ -73,14 +88,14 @@ def is_grad_enabled() -> bool:
 
 def detect_anomaly() -> _Anomaly:
     """Context in which the first op (forward or backward) producing NaN/inf raises
-    ``FloatingPointError`` naming the op."""
+    ``FloatingPointError`` naming the op (this thread)."""
     return _Anomaly(True)
 
 
 class Group:
     """A tag on the nodes one call of a composite function (or module) creates,
     so diagrams can fold them into one gate. Each call gets its own Group."""
-    __slots__ = ("name", "kind")
+    __slots__ = ("name", "kind", "saved")
 
     def __init__(self, name: str, kind: str = "function") -> None:
         self.name = name
@@ -91,10 +106,8 @@ class Group:
         state.groups = self.saved + (self,)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         state.groups = self.saved
-
-    __slots__ += ("saved",)
 
     def __repr__(self) -> str:
         return f"Group({self.name!r}, kind={self.kind!r})"
@@ -103,6 +116,137 @@ class Group:
 def group(name: str, kind: str = "function") -> Group:
     """``with group("softmax"): ...`` tags every node created inside with a new Group."""
     return Group(name, kind)
+
+
+# ----------------------------------------------------------------- guards on saved arrays
+#
+# The backward pass reads arrays the forward pass saved. Two guards keep a change
+# made in between from turning into a silently wrong gradient:
+#
+# * Write stamps. Every in-place change the library makes (``W -= lr * g`` under
+#   no_grad, ``t[i] = v``, ``W.detach() += 1``, optimizers) goes through ``modify``,
+#   which stamps the tensor with the creation counter. A tensor, its ``detach()``
+#   copies and the views made from it share one stamp cell. Backward raises when a
+#   node's input or output was written after the node was made (PyTorch's version
+#   counters, with time instead of a count).
+# * Read-only leaves. A leaf array a recorded node reads (a parameter, or a user's
+#   array used as a constant, like ``X`` in ``X @ W``) is made read-only until the
+#   graph's backward completes or the node is freed, so a raw NumPy write
+#   (``W.data[...] = 0``, ``X[0] = 0``) fails at the write with NumPy's error.
+
+#: Creation stamps. A tensor is always created after its inputs, so sorting by stamp,
+#: newest first, is a valid backward order; writes take stamps from the same counter.
+stamps = itertools.count()
+#: the stamp of the newest library write (nodes made after it need no check)
+_last_write = [-1]
+_holds_lock = threading.Lock()
+_lock_acquire, _lock_release = _holds_lock.acquire, _holds_lock.release
+#: id(array) -> [array, number of live nodes reading it]
+_held: dict = {}
+
+
+class Hold:
+    """The leaf arrays one recorded node reads, kept read-only until ``release``
+    (after a backward over the node) or until the node is freed."""
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays: list) -> None:
+        kept = []
+        _lock_acquire()
+        try:
+            for a in arrays:
+                entry = _held.get(id(a))  # (the entry keeps its array alive: ids stay unique)
+                if entry is not None:
+                    entry[1] += 1
+                elif a.flags.writeable:
+                    a.setflags(write=False)
+                    _held[id(a)] = [a, 1]
+                else:  # read-only already (the user's choice): nothing to undo later
+                    continue
+                kept.append(a)
+        finally:
+            _lock_release()
+        self.arrays = kept
+
+    def release(self) -> None:
+        arrays = self.arrays
+        if not arrays:
+            return
+        self.arrays = ()
+        _lock_acquire()
+        try:
+            for a in arrays:
+                entry = _held[id(a)]
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del _held[id(a)]
+                    try:
+                        a.setflags(write=True)
+                    except ValueError:  # its base was made read-only meanwhile
+                        pass
+        finally:
+            _lock_release()
+
+    __del__ = release
+
+
+def is_held(array: Optional[np.ndarray]) -> bool:
+    """True while a recorded node that has not been backwarded reads ``array``."""
+    entry = _held.get(id(array))
+    return entry is not None and entry[0] is array
+
+
+def modify(t: "Tensor", write: Callable[[np.ndarray], Any]) -> Any:
+    """Run ``write(t.data)``, an in-place change the library makes to ``t``'s array,
+    and stamp ``t`` as written now. A read-only guard this module set is lifted for
+    the write only; a backward over a graph that used the old values then raises."""
+    arr = t.data
+    # the guarded arrays to open for this write: the array, or the one it is a view of
+    guarded = [a for a in (arr.base, arr) if a is not None and not a.flags.writeable
+               and (is_held(a) or a is arr and is_held(arr.base))]
+    for a in guarded:
+        a.setflags(write=True)
+    try:
+        result = write(arr)
+    finally:
+        for a in reversed(guarded):
+            a.setflags(write=False)
+    cell = t._written
+    if cell is None:
+        cell = t._written = [0]
+    cell[0] = _last_write[0] = next(stamps)
+    return result
+
+
+def share_stamps(a: "Tensor", b: "Tensor") -> None:
+    """``a`` and ``b`` share memory (a view, a ``detach()``): a write to one stamps both."""
+    cell = a._written
+    if cell is None:
+        cell = a._written = [-1]
+    b._written = cell
+
+
+def _check_unchanged(node: "Tensor") -> None:
+    """Raise if ``node``'s output or an input was written after ``node`` was made."""
+    for t, role in ((node, "output"), *((p, "input") for p in node.parents)):
+        cell = t._written
+        if cell is not None and cell[0] > node.stamp:
+            who = f"{t.name!r}, " if t.name else ""
+            raise RuntimeError(
+                f"backward: one of the arrays needed for gradient computation has been "
+                f"modified by an in-place operation: the {role} ({who}shape {t.shape}) of "
+                f"{node.op.name} was changed after {node.op.name} used it (e.g. `W -= ...` "
+                f"under no_grad, `t[i] = v`, `W.detach() += ...` or an optimizer step). "
+                f"Run the forward pass again after changing it")
+
+
+def release_holds(order: list) -> None:
+    """A backward over these nodes completed: their leaf arrays are writable again."""
+    for node in order:
+        hold = node._hold
+        if hold is not None:
+            node._hold = None
+            hold.release()
 
 
 # ----------------------------------------------------------------- graph order
@@ -127,165 +271,170 @@ def backward_order(root: "Tensor") -> list["Tensor"]:
 _stamp = operator.attrgetter("stamp")
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple, dtype) -> np.ndarray:
+def leading_to(order: list["Tensor"], targets: list["Tensor"]) -> set:
+    """ids of the nodes of ``order`` from which some target can be reached (the
+    targets included): the only ones a gradient with respect to the targets needs."""
+    keep = {id(t) for t in targets}
+    for node in reversed(order):  # inputs before the nodes that use them
+        if id(node) not in keep and any(id(p) in keep for p in node.parents):
+            keep.add(id(node))
+    return keep
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple, dtype: Any) -> np.ndarray:
     """Sum a gradient back to an input's ``shape`` (NumPy broadcasting in reverse)
-    and cast it to the input's dtype. The only place this is done."""
-    if grad.shape != shape:
-        extra = grad.ndim - len(shape)
-        if extra == 1 and shape and grad.shape[1:] == shape:  # a bias added to every row
-            grad = grad.sum(axis=0)
-        else:
-            if extra < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[extra:])):
-                # e.g. a user-defined backward returning a wrong shape: never reshape silently
-                raise RuntimeError(f"a gradient of shape {grad.shape} cannot be summed back "
-                                   f"to an input of shape {shape}")
-            axes = tuple(range(extra)) + tuple(
-                i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
-            grad = grad.sum(axis=axes, keepdims=True) if axes else grad  # (not np.sum: slower)
-            grad = grad.reshape(shape)
-    if grad.dtype != dtype:
-        grad = grad.astype(dtype)
-    return grad
+    and cast it to the input's dtype."""
+    grad = NP.sum_to(grad, shape)
+    return grad if grad.dtype == dtype else grad.astype(dtype)
 
 
-def input_grads(node: "Tensor", g: np.ndarray) -> list[Optional[np.ndarray]]:
+# ----------------------------------------------------------------- one node
+
+def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = None) -> list:
     """The gradient flowing back from ``node`` along each input wire, given the
-    gradient ``g`` of ``node``; None for inputs that do not require grad.
-    Pure: reads the graph, changes nothing (``viz`` calls it too)."""
+    gradient ``g`` of ``node``, summed back to each input's shape and dtype; None for
+    inputs that need none (``wanted``: ids of the inputs to compute, default every
+    input that requires grad). ``xp`` is the namespace of ``g`` (``NP`` for arrays,
+    ``tensor.TENSOR`` for Tensors). Pure: reads the graph, changes nothing."""
     parents = node.parents
-    needs = [p.requires_grad for p in parents]
+    if wanted is None:
+        needs = [p.requires_grad for p in parents]
+    else:
+        needs = [p.requires_grad and id(p) in wanted for p in parents]
+    if xp is NP:
+        xs = [p.data for p in parents]
+        out = node.data
+    else:
+        xs = [xp.value(p) for p in parents]
+        out = xp.value(node)
     try:
-        raw = node.op.backward(g, node.data, [p.data for p in parents], needs, **node.args)
+        raw = node.op.backward(xp, g, out, xs, needs, **node.args)
     except ValueError as e:
         if "read-only" not in str(e):
             raise
         raise ValueError(f"{node.op.name} backward wrote into its gradient g, which is read-only "
                          f"(it is the node's .grad): compute a new array, e.g. "
                          f"`g * (x > 0)`, not `g[x <= 0] = 0`") from e
-    if type(raw) is np.ndarray or len(raw) != len(parents):  # a learner's `return g * 2 * x`
+    if not isinstance(raw, (tuple, list)) or len(raw) != len(parents):  # `return g * 2 * x`
         raise RuntimeError(f"{node.op.name} backward must return a tuple with one gradient "
                            f"(or None) per input: {len(parents)} input(s)")
     grads = []
-    for p, need, pg in zip(parents, needs, raw):
+    for x, need, pg in zip(xs, needs, raw):
         if need and pg is not None:
-            x = p.data
             if type(pg) is not np.ndarray or pg.shape != x.shape or pg.dtype is not x.dtype:
-                pg = _fit(node, pg, x)
+                pg = _fit(node, pg, x, xp)
             grads.append(pg)
         else:
             grads.append(None)
     if state.anomaly:
         for p, pg in zip(parents, grads):
-            if pg is not None and not np.all(np.isfinite(pg)):
+            if pg is not None and not np.all(np.isfinite(getattr(pg, "data", pg))):
                 raise FloatingPointError(
                     f"{node.op.name} backward produced nan/inf in the gradient of an input "
                     f"of shape {p.data.shape}")
     return grads
 
 
-def _fit(node: "Tensor", pg: Any, x: np.ndarray) -> np.ndarray:
-    """An op's gradient made an array of its input's shape and dtype."""
-    pg = np.asarray(pg)  # 0-d arithmetic gives NumPy scalars
+def _fit(node: "Tensor", pg: Any, x: Any, xp: Any) -> Any:
+    """An op's gradient made a value of its input's shape and dtype."""
+    pg = xp.asarray(pg)  # 0-d arithmetic gives NumPy scalars
     try:
-        return unbroadcast(pg, x.shape, x.dtype)
+        if pg.shape != x.shape:
+            pg = xp.sum_to(pg, x.shape)
     except RuntimeError as e:
         raise RuntimeError(f"{node.op.name} backward: {e}") from None
+    return pg if pg.dtype == x.dtype else pg.astype(x.dtype)
 
 
-def run_backward(root: "Tensor", seed: np.ndarray,
-                 capture: Optional[Sequence["Tensor"]] = None) -> Optional[list]:
-    """Propagate ``seed`` (the gradient of ``root``, an array the caller gives away)
-    through the graph.
+# ----------------------------------------------------------------- the backward walk
 
-    Without ``capture``: every node that requires grad accumulates its gradient into
-    ``.grad``. A leaf's ``.grad`` is its own writable array; an intermediate's is
-    stored as computed, read-only, since it may share memory with other
-    intermediates' (an add passes its gradient straight through): no copies.
-    With ``capture``: nothing is stored; the gradients of those tensors are returned.
-    A backward that raises leaves every ``.grad`` as it was.
-    """
+def propagate(root: "Tensor", gradient: Any, xp: Any = NP, targets: Optional[list] = None,
+              release: bool = False) -> Iterator[tuple]:
+    """The backward pass, one node at a time: yields ``(node, g, grads)`` for each
+    node that receives a gradient, in ``backward_order`` (root first): ``g`` is the
+    node's whole gradient (every use summed), ``grads`` what flows from it to each
+    input (``node.parents``; None where none flows; empty for a leaf).
+
+    ``gradient`` (the root's gradient) is given away to the pass. Fan-in is summed
+    as HIPS autograd's ``add_outgrads`` does: the first gradient to arrive is kept,
+    later ones are added into an array the pass owns (in place, as a hand-written
+    ``dW1 += ...``). With NumPy arrays a leaf's ``g`` is an array of its own (the
+    caller may keep it and write into it); an intermediate's is read-only, since it
+    may share memory with others'. ``grads`` are valid until the walk goes on.
+    With ``targets`` only what reaches them is computed. ``release=True`` (a real
+    backward, not a diagram) makes the leaf arrays the graph read writable again once
+    the walk has completed.
+
+    Raises ``RuntimeError`` if an array a node needs was changed in place after
+    the node was made (see ``modify``)."""
     order = backward_order(root)
-    pending = {id(root): seed}  # node id -> its gradient, summed so far
-    # Nodes whose pending array the pass made itself and nobody else holds: later
-    # gradients are added into it in place (as a hand-written dW1 += ...).
-    mine = {id(root)}
-    wanted = None if capture is None else {id(t): i for i, t in enumerate(capture)}
-    found: list = [None] * (0 if capture is None else len(capture))
-    before = {id(t): t.grad for t in order if t.grad is not None} if wanted is None else {}
-    accumulate = []  # leaves that already hold a gradient: added into once the pass succeeded
-    try:
-        for node in order:
-            key = id(node)
-            g = pending.pop(key, None)
-            if g is None:
-                continue
-            if wanted is None:
-                if node.op is not None:  # an intermediate: its gradient, read-only
-                    if node.grad is not None:
-                        stored = _added(node.grad, g)
-                    else:  # never flip the flag of an array someone else holds
-                        stored = g if key in mine else g.view()
-                    stored.setflags(write=False)
-                    node.grad = stored
-                elif node.grad is None:  # a leaf owns its gradient: optimizers write into it
-                    node.grad = g if key in mine else g.copy()
-                else:
-                    accumulate.append((node, g))
-            elif key in wanted:
-                found[wanted[key]] = g.copy()  # the caller's own, whatever a backward does to g
-            op = node.op
-            if op is None:
-                continue
-            grads = input_grads(node, g)
-            n = len(grads)
-            fresh_ok = op.fresh_grads
-            if fresh_ok and (n > 2 or n == 2 and grads[0] is grads[1] is not g):
-                grads = _unshare(node.parents, grads, g)  # (x * x)
-            for p, pg in zip(node.parents, grads):
-                if pg is None:
-                    continue
-                pkey = id(p)
-                prev = pending.get(pkey)
-                # Only new arrays from ops that promise them are ever written into.
-                fresh = fresh_ok and pg is not g and pg.base is None
-                if prev is None:
-                    pending[pkey] = pg
-                    if fresh:
-                        mine.add(pkey)
-                elif pkey in mine:
-                    prev += pg
-                elif fresh:
-                    pg += prev
-                    pending[pkey] = pg
-                    mine.add(pkey)
-                else:  # both may be held elsewhere: a new array
-                    pending[pkey] = _added(prev, pg)
-                    mine.add(pkey)
-    except BaseException:
-        if wanted is None:
-            for t in order:
-                t.grad = before.get(id(t))
-        raise
-    for node, g in accumulate:  # across backward() calls, in place, as PyTorch
-        if node.grad.flags.writeable:
-            node.grad += g
+    wanted = None if targets is None else leading_to(order, targets)
+    numpy = xp is NP
+    pending = {id(root): gradient}
+    owned = {id(root)}  # nodes whose pending array the pass made and nobody else holds
+    check_from = _last_write[0]
+    for node in order:
+        key = id(node)
+        g = pending.pop(key, None)
+        if g is None:
+            continue
+        op = node.op
+        if op is None:
+            if numpy and key not in owned:
+                g = g.copy()
+            yield node, g, ()
+            continue
+        if node.stamp < check_from:  # a library write happened since this node was made
+            _check_unchanged(node)
+        fresh_ok = numpy and op.fresh_grads
+        if numpy:
+            # An intermediate's gradient may share memory with others' (an add passes
+            # it on as it is): read-only from here on. A user-defined backward gets a
+            # copy of its own, so cs231n's `dx = dout; dx[x <= 0] = 0` style works.
+            if key not in owned:
+                g = g.view()
+            g.flags.writeable = False
+            grads = input_grads(node, g if fresh_ok else g.copy(), xp, wanted)
         else:
-            node.grad = _added(node.grad, g)
-    return found if capture is not None else None
+            grads = input_grads(node, g, xp, wanted)
+        yield node, g, grads
+        parents = node.parents
+        n = len(grads)
+        if fresh_ok and (n > 2 or n == 2 and grads[0] is grads[1] is not None):
+            grads = _unshared(parents, grads, g)
+        for p, pg in zip(parents, grads):
+            if pg is None:
+                continue
+            pkey = id(p)
+            prev = pending.get(pkey)
+            # Only new arrays from ops that promise them are ever written into.
+            fresh = fresh_ok and pg is not g and pg.base is None
+            if prev is None:
+                pending[pkey] = pg
+                if fresh:
+                    owned.add(pkey)
+            elif not numpy:
+                pending[pkey] = prev + pg
+            elif pkey in owned:
+                prev += pg
+            elif fresh:
+                pg += prev
+                pending[pkey] = pg
+                owned.add(pkey)
+            else:  # both may be held elsewhere: a new array
+                pending[pkey] = np.asarray(prev + pg)  # (0-d + 0-d gives a NumPy scalar)
+                owned.add(pkey)
+    if release:
+        release_holds(order)
 
 
-def _added(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a + b`` as a new array (adding two 0-d arrays gives a NumPy scalar)."""
-    return np.asarray(a + b)
-
-
-def _unshare(parents: tuple, grads: list, g: np.ndarray) -> list:
+def _unshared(parents: tuple, grads: list, g: np.ndarray) -> list:
     """An op may return one new array for several inputs (``x * x``). Before the engine
     adds into it, the shares of one input become one (scaled in place: the array is
     new) and every other input gets its own copy."""
     grads = list(grads)
     for i, pg in enumerate(grads):
-        if pg is None or pg is g or pg.base is not None:
+        if pg is None or pg is g or pg.base is not None:  # not new: never added into
             continue
         count = 1
         for j in range(i + 1, len(grads)):
@@ -298,28 +447,3 @@ def _unshare(parents: tuple, grads: list, g: np.ndarray) -> list:
         if count > 1:
             pg *= count
     return grads
-
-
-def grad(outputs: "Tensor", inputs: Union["Tensor", Iterable["Tensor"]],
-         grad_outputs: Optional[np.ndarray] = None, allow_unused: bool = False) -> list:
-    """Gradients of ``outputs`` with respect to ``inputs``, returned as NumPy arrays
-    without touching any ``.grad`` (as ``torch.autograd.grad``)."""
-    from .tensor import Tensor
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
-    for i, t in enumerate(inputs):
-        if not isinstance(t, Tensor) or not t.requires_grad:
-            raise RuntimeError(f"grad: input {i} does not require grad")
-    seed = outputs._seed(grad_outputs, "grad")
-    found = run_backward(outputs, seed, capture=inputs)
-    last = {id(t): i for i, t in enumerate(inputs)}  # a repeated input is captured once, here
-    for i, t in enumerate(inputs):
-        if last[id(t)] != i and found[last[id(t)]] is not None:  # grad(y, [x, x]), as torch
-            found[i] = found[last[id(t)]].copy()
-    for i, (t, g) in enumerate(zip(inputs, found)):
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError(
-                    f"grad: input {i} (shape {t.shape}) was not used to compute the output; "
-                    f"pass allow_unused=True to get None for it")
-    return found[0] if single else found

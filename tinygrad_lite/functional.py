@@ -11,8 +11,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import ops
 from .autograd import Group
-from .tensor import Tensor
+from .tensor import Tensor, _axis, apply
 
 
 def composite(name: str) -> Callable:
@@ -161,7 +162,8 @@ def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tens
     return (centered * centered).sum(axis=axis, keepdims=keepdims) / max(n - ddof, 0)
 
 
-@composite("std")
 def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Standard deviation: ``sqrt(var(x))``, NumPy's meaning of ``ddof``."""
-    return var(x, axis, keepdims, ddof).sqrt()
+    """Standard deviation with NumPy's meaning of ``ddof``; its gradient is 0 where the
+    deviation is 0 (as PyTorch's), not the NaN of ``sqrt(var(x))``."""
+    x = _as_tensor(x)
+    return apply(ops.Std, (x,), {"axis": _axis(axis), "keepdims": bool(keepdims), "ddof": ddof})

@@ -6,7 +6,7 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from .autograd import grad
+from .tensor import grad
 from .tensor import Tensor
 
 

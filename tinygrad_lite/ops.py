@@ -2,26 +2,41 @@
 
 Each primitive is a small ``Function`` subclass holding, side by side:
 
-* ``forward(*xs, **args)``: NumPy arrays in, one NumPy array out;
-* ``backward(g, out, xs, needs, **args)``: the vector-Jacobian product. ``g`` is
-  the gradient of the output, ``out`` the forward result, ``xs`` the input arrays
-  and ``needs[i]`` tells whether input ``i`` wants a gradient (so the expensive
-  ones, like ``dX`` of ``X @ W``, are skipped). It returns one array (or None)
-  per input, in the *broadcast* shape: summing back to each input's own shape
-  happens once, centrally, in ``autograd.input_grads``. It is a pure function of
-  its arguments, so a reader (``viz``) can call it again.
+* ``forward(xp, *xs, **args)``: arrays in, one array out;
+* ``backward(xp, g, out, xs, needs, **args)``: the vector-Jacobian product. ``g`` is
+  the gradient of the output, ``out`` the forward result, ``xs`` the inputs and
+  ``needs[i]`` tells whether input ``i`` wants a gradient (so the expensive ones, like
+  ``dX`` of ``X @ W``, are skipped). It returns one gradient (or None) per input, in
+  the *broadcast* shape: summing back to each input's own shape happens once,
+  centrally, in ``autograd.input_grads``. It is a pure function of its arguments.
 * ``rule``: the local gradient rule as text, printed by the diagrams;
 * ``symbol``: the gate's label in diagrams (``label(**args)`` may refine it);
 * ``torch(*ts, **args)``: the same op in PyTorch (imported lazily), so a recorded
   graph can be replayed there without a second table.
 
+``xp`` is the array namespace the op computes with. Both functions use only
+operators (``+ - * / ** @``, comparisons), the methods ``.sum .reshape .astype .T``,
+indexing, and the functions of ``xp``, so one definition serves every kind of value:
+
+* ``NP`` (below): NumPy arrays, the fast default;
+* ``tensor.TENSOR``: Tensors, so a backward records a graph that can be
+  differentiated again (``backward(create_graph=True)``);
+* any other namespace with the same names (a tracer, a code emitter).
+
+Comparisons give masks: on Tensors a comparison is a plain boolean array, a constant
+of the graph (its derivative is zero almost everywhere).
+
 Users add their own primitive the same way: subclass ``Function`` and call
-``MyOp.apply(tensor, ..., **args)``.
+``MyOp.apply(tensor, ..., **args)``. A ``forward(*xs)`` / ``backward(g, out, xs,
+needs)`` without ``xp`` is still accepted: such an op computes on NumPy arrays only,
+so it cannot be differentiated twice.
 """
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any, Optional, Sequence
+import operator
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -29,24 +44,136 @@ import numpy as np
 OPS: dict[str, type["Function"]] = {}
 
 
+# ----------------------------------------------------------------- the NumPy namespace
+
+def sum_axes(shape: tuple, target: tuple) -> Optional[tuple]:
+    """The axes to sum so an array of ``shape`` (a broadcast result) has ``target``'s
+    shape again (with ``keepdims``, then a reshape drops the leading ones): NumPy
+    broadcasting in reverse. None when ``shape`` cannot come from ``target``."""
+    extra = len(shape) - len(target)
+    if extra < 0 or any(n != 1 and n != m for n, m in zip(target, shape[extra:])):
+        return None
+    return tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(target) if n == 1 and shape[i + extra] != 1)
+
+
+def _unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` back to ``shape`` (the one place this is done for arrays)."""
+    if grad.shape == shape:
+        return grad
+    if grad.ndim == len(shape) + 1 and shape and grad.shape[1:] == shape:
+        return grad.sum(axis=0)  # a bias added to every row: the common case, cheapest
+    axes = sum_axes(grad.shape, shape)
+    if axes is None:
+        # e.g. a user-defined backward returning a wrong shape: never reshape silently
+        raise RuntimeError(f"a gradient of shape {grad.shape} cannot be summed back "
+                           f"to an input of shape {shape}")
+    return (grad.sum(axis=axes, keepdims=True) if axes else grad).reshape(shape)
+
+
+def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """``g`` broadcast to ``shape``: a read-only view for big arrays (no pass over their
+    memory: the L2 term's ``sum(W * W)``), a new array for small ones, where making
+    the view costs more than the copy."""
+    if math.prod(shape) >= 4096:
+        return np.broadcast_to(g, shape)
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
+
+
+def _is_basic(index: Any) -> bool:
+    """True for slices/ints/None/Ellipsis/boolean masks: such an index never picks an
+    element twice, so assignment scatters it (faster than ``np.add.at``)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer))
+               or (isinstance(p, np.ndarray) and p.dtype == bool) for p in parts)
+
+
+def _scatter_add(g: np.ndarray, shape: tuple, index: Any) -> np.ndarray:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated places add up)."""
+    grad = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        grad[index] = g
+    else:
+        np.add.at(grad, index, g)  # scores[arange(N), y] may pick a place twice
+    return grad
+
+
+class NumpyNamespace:
+    """The functions ops call through ``xp``, on NumPy arrays. Another namespace
+    (``tensor.TENSOR``) has the same names; a test keeps the two in step."""
+
+    #: the value a graph node stands for in this namespace
+    value = staticmethod(operator.attrgetter("data"))
+    asarray = staticmethod(np.asarray)
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sqrt = staticmethod(np.sqrt)
+    abs = staticmethod(np.abs)
+    sign = staticmethod(np.sign)
+    tanh = staticmethod(np.tanh)
+    clip = staticmethod(np.clip)
+    transpose = staticmethod(np.transpose)
+    swapaxes = staticmethod(np.swapaxes)
+    broadcast_to = staticmethod(np.broadcast_to)
+    concatenate = staticmethod(np.concatenate)
+    stack = staticmethod(np.stack)
+    zeros_like = staticmethod(np.zeros_like)
+    #: ``g`` summed back to ``shape`` (NumPy broadcasting in reverse)
+    sum_to = staticmethod(_unbroadcast)
+    #: ``g`` broadcast to ``shape``, possibly as a read-only view
+    spread = staticmethod(_spread)
+    #: zeros of ``shape`` with ``g`` added at ``index``
+    scatter_add = staticmethod(_scatter_add)
+
+    @staticmethod
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        # exp(-|x|) never overflows and keeps sigmoid(-40) ~ 4e-18 instead of 0.
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1, e) / (1 + e)
+
+
+NP = NumpyNamespace()
+
+
+# ----------------------------------------------------------------- Function
+
+def _takes_xp(fn: Callable) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):  # a NumPy ufunc as forward: NumPy-only
+        return False
+    return bool(params) and params[0] == "xp"
+
+
 class Function:
-    """Base class of a primitive op. Subclasses fill in the four pieces."""
+    """Base class of a primitive op. Subclasses fill in the pieces."""
 
     name: str = ""
     symbol: str = ""
     rule: str = ""
-    #: True when every array ``backward`` returns is ``g``, a view of it, or a new array
+    #: True when every gradient ``backward`` returns is ``g``, a view of it, or a new array
     #: (never an input, the output or an array kept elsewhere): the engine then adds
     #: later gradients into the new ones in place. The built-in ops promise it; a
     #: user-defined op (also a subclass of a built-in one) opts in by setting it.
     fresh_grads: bool = False
+    #: False for an op written for NumPy arrays only (no ``xp`` parameter).
+    any_namespace: bool = True
+    #: False when backward reads no input's values and the output is a new array (not
+    #: a view of an input): the inputs' arrays need no guard until backward.
+    saves: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.name = cls.__dict__.get("name") or cls.__name__.lower()
         cls.symbol = cls.__dict__.get("symbol") or cls.name
         if "fresh_grads" not in cls.__dict__:  # not inherited: a user's subclass must opt in
-            cls.fresh_grads = cls.__module__ == __name__  # (checked for each op below)
+            cls.fresh_grads = cls.__module__ == __name__
+        _accept_numpy_only(cls)
         taken = OPS.get(cls.name)
         if taken is not None and taken.__module__ == __name__ and cls.__module__ != __name__:
             raise ValueError(
@@ -55,12 +182,12 @@ class Function:
         OPS[cls.name] = cls
 
     @staticmethod
-    def forward(*xs: np.ndarray, **args: Any) -> np.ndarray:
+    def forward(xp: Any, *xs: Any, **args: Any) -> Any:
         raise NotImplementedError
 
     @staticmethod
-    def backward(g: np.ndarray, out: np.ndarray, xs: Sequence[np.ndarray],
-                 needs: Sequence[bool], **args: Any) -> Sequence[Optional[np.ndarray]]:
+    def backward(xp: Any, g: Any, out: Any, xs: Sequence[Any], needs: Sequence[bool],
+                 **args: Any) -> Sequence[Optional[Any]]:
         raise NotImplementedError
 
     @staticmethod
@@ -79,30 +206,53 @@ class Function:
         return apply(cls, inputs, args)
 
 
+def _accept_numpy_only(cls: type) -> None:
+    """A ``forward(*xs)`` / ``backward(g, out, xs, needs)`` written without ``xp``
+    (NumPy only) gets an ``xp`` parameter that must be ``NP``."""
+    fwd, bwd = cls.__dict__.get("forward"), cls.__dict__.get("backward")
+    legacy = False
+    if fwd is not None and not _takes_xp(inspect.unwrap(getattr(cls, "forward"))):
+        plain_forward = getattr(cls, "forward")
+        cls.forward = staticmethod(lambda xp, *xs, **args: _numpy_only(cls, xp)
+                                   or plain_forward(*xs, **args))
+        legacy = True
+    if bwd is not None and not _takes_xp(getattr(cls, "backward")):
+        plain_backward = getattr(cls, "backward")
+        cls.backward = staticmethod(lambda xp, g, out, xs, needs, **args: _numpy_only(cls, xp)
+                                    or plain_backward(g, out, xs, needs, **args))
+        legacy = True
+    if legacy:
+        cls.any_namespace = False
+
+
+def _numpy_only(cls: type, xp: Any) -> None:
+    if xp is not NP:
+        raise TypeError(
+            f"{cls.name}: its forward/backward take no xp (array namespace) parameter, so "
+            f"they compute on NumPy arrays only and cannot be differentiated twice or "
+            f"traced; write them as forward(xp, *xs) / backward(xp, g, out, xs, needs) "
+            f"using xp's functions (see docs/engine.md)")
+
+
 def _torch():
     import torch
     return torch
 
 
-def _keep(x: np.ndarray, axis, keepdims: bool, out: np.ndarray) -> np.ndarray:
-    """``out`` of a reduction, reshaped as if ``keepdims=True``, to broadcast against ``x``."""
-    if keepdims or axis is None and out.ndim == 0:
+def _keep(x: Any, axis: Any, keepdims: bool, out: Any) -> Any:
+    """``out`` of a reduction of ``x``, reshaped as if ``keepdims=True``, to broadcast
+    against ``x``."""
+    if keepdims or out.ndim == 0 or out.ndim == x.ndim:  # broadcasts against x as it is
         return out
     shape = list(x.shape)  # (np.expand_dims costs more than the whole backward)
     for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis):
         shape[a] = 1  # the forward has checked the axes; negative ones index from the end
-    return out.reshape(shape)
+    return out.reshape(tuple(shape))
 
 
-def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:
-    """``g`` broadcast to ``shape``: a read-only view for big arrays (no pass over their
-    memory: the L2 term's ``sum(W * W)``), a new array for small ones, where making
-    the view costs more than the copy."""
-    if math.prod(shape) >= 4096:
-        return np.broadcast_to(g, shape)
-    out = np.empty(shape, dtype=g.dtype)
-    out[...] = g
-    return out
+def _no_axes(axis: Any) -> bool:
+    """NumPy's ``axis=()`` reduces nothing; torch's ``dim=()`` reduces everything."""
+    return isinstance(axis, tuple) and len(axis) == 0
 
 
 # ----------------------------------------------------------------- elementwise, binary
@@ -111,11 +261,15 @@ def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 class Add(Function):
     symbol = "+"
+    saves = False
     rule = "d(a+b)/da = 1, d(a+b)/db = 1"
-    forward = staticmethod(np.add)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         return g, g
 
     @staticmethod
@@ -125,11 +279,15 @@ class Add(Function):
 
 class Sub(Function):
     symbol = "-"
+    saves = False
     rule = "d(a-b)/da = 1, d(a-b)/db = -1"
-    forward = staticmethod(np.subtract)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         return g, (-g if needs[1] else None)
 
     @staticmethod
@@ -140,10 +298,13 @@ class Sub(Function):
 class Mul(Function):
     symbol = "*"
     rule = "d(a*b)/da = b, d(a*b)/db = a"
-    forward = staticmethod(np.multiply)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, a, b):
+        return a * b
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         a, b = xs
         if a is b:  # x * x (the L2 term): both wires carry g * x, so compute it once
             gx = g * a
@@ -158,10 +319,13 @@ class Mul(Function):
 class Div(Function):
     symbol = "/"
     rule = "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2"
-    forward = staticmethod(np.divide)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, a, b):
+        return a / b
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         a, b = xs
         ga = g / b if needs[0] else None
         gb = -g * out / b if needs[1] else None
@@ -176,15 +340,17 @@ class Maximum(Function):
     symbol = "max"
     rule = "d max(a,b)/da = 1[a > b] (+1/2 where a == b), d/db likewise"
 
-    forward = staticmethod(np.maximum)
+    @staticmethod
+    def forward(xp, a, b):
+        return xp.maximum(a, b)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def backward(xp, g, out, xs, needs):
         a, b = xs
         # Ties split the gradient evenly, as torch.maximum does.
-        share = np.where(a == b, 0.5, 1.0)
-        ga = g * share * (a >= b) if needs[0] else None
-        gb = g * share * (b >= a) if needs[1] else None
+        tie = (a == b) * 0.5
+        ga = g * ((a > b) + tie) if needs[0] else None
+        gb = g * ((b > a) + tie) if needs[1] else None
         return ga, gb
 
     @staticmethod
@@ -197,14 +363,13 @@ class Where(Function):
     rule = "d where(c,a,b)/da = 1[c], d/db = 1[not c]"
 
     @staticmethod
-    def forward(a, b, condition):
-        return np.where(condition, a, b)
+    def forward(xp, a, b, condition):
+        return xp.where(condition, a, b)
 
     @staticmethod
-    def backward(g, out, xs, needs, condition):
-        zero = np.zeros((), dtype=g.dtype)
-        return (np.where(condition, g, zero) if needs[0] else None,
-                np.where(condition, zero, g) if needs[1] else None)
+    def backward(xp, g, out, xs, needs, condition):
+        return (xp.where(condition, g, 0.0) if needs[0] else None,
+                xp.where(condition, 0.0, g) if needs[1] else None)
 
     @staticmethod
     def torch(a, b, condition):
@@ -212,46 +377,53 @@ class Where(Function):
         return torch.where(torch.as_tensor(np.asarray(condition)), a, b)
 
 
+def _matmul_error(a: np.ndarray, b: np.ndarray) -> Optional[str]:
+    if a.ndim == 0 or b.ndim == 0:
+        return "0-d operands are not allowed; use * to scale"
+    inner_b = b.shape[-2 if b.ndim > 1 else 0]
+    if a.shape[-1] != inner_b:
+        return (f"shapes {a.shape} @ {b.shape} do not align: {a.shape[-1]} (last dim of a) "
+                f"!= {inner_b} ({'second-to-last' if b.ndim > 1 else 'only'} dim of b)")
+    return None
+
+
 class Matmul(Function):
     symbol = "@"
     rule = "d(a@b)/da = g @ b.T, d(a@b)/db = a.T @ g"
 
     @staticmethod
-    def forward(a, b):
+    def forward(xp, a, b):
         try:
-            return np.matmul(a, b)
+            return a @ b
         except ValueError:  # explained only when it happens: the checks cost time on every call
-            if a.ndim == 0 or b.ndim == 0:
-                raise ValueError("0-d operands are not allowed; use * to scale") from None
-            if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-                raise ValueError(
-                    f"shapes {a.shape} @ {b.shape} do not align: {a.shape[-1]} "
-                    f"(last dim of a) != {b.shape[-2 if b.ndim > 1 else 0]} "
-                    f"({'second-to-last' if b.ndim > 1 else 'only'} dim of b)") from None
-            raise
+            why = _matmul_error(a, b)
+            if why is None:
+                raise
+            raise ValueError(why) from None
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def backward(xp, g, out, xs, needs):
         a, b = xs
         if a.ndim == 2 and b.ndim == 2:  # the common case, kept obvious
             return (g @ b.T if needs[0] else None), (a.T @ g if needs[1] else None)
         # 1-D operands are promoted to matrices as np.matmul does, then demoted.
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
+        a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+        b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
         g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2 if b.ndim > 1 else -1)
+        if a.ndim == 1:  # the promoted axis was -2 of the result (or -1 when b is 1-D too)
+            g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:]) if b.ndim > 1 \
+                else g2.reshape(g2.shape + (1,))
         if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+            g2 = g2.reshape(g2.shape + (1,))
         ga = gb = None
         if needs[0]:
-            ga = g2 @ np.swapaxes(b2, -1, -2)
+            ga = g2 @ xp.swapaxes(b2, -1, -2)
             if a.ndim == 1:
-                ga = ga[..., 0, :]
+                ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
         if needs[1]:
-            gb = np.swapaxes(a2, -1, -2) @ g2
+            gb = xp.swapaxes(a2, -1, -2) @ g2
             if b.ndim == 1:
-                gb = gb[..., 0]
+                gb = gb.reshape(gb.shape[:-1])
         return ga, gb
 
     @staticmethod
@@ -263,11 +435,15 @@ class Matmul(Function):
 
 class Neg(Function):
     symbol = "*-1"
+    saves = False
     rule = "d(-x)/dx = -1"
-    forward = staticmethod(np.negative)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, x):
+        return -x
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         return (-g,)
 
     @staticmethod
@@ -280,19 +456,17 @@ class Pow(Function):
     rule = "d(x^p)/dx = p * x^(p-1)"
 
     @staticmethod
-    def forward(x, exponent):
-        return np.power(x, exponent)
+    def forward(xp, x, exponent):
+        return x ** exponent
 
     @staticmethod
-    def backward(g, out, xs, needs, exponent):
+    def backward(xp, g, out, xs, needs, exponent):
         (x,) = xs
         if exponent == 2:  # the L2 term: skip a power
-            if g.size > 1 and not any(g.strides):  # one number spread by a sum: one pass, not two
-                return (x * (2 * g[(0,) * g.ndim]),)
             return (g * (2 * x),)
         if exponent == 0:  # x**0 is constant: 0 everywhere, also at x = 0 (as PyTorch)
-            return (np.zeros_like(g),)
-        return (g * (exponent * np.power(x, exponent - 1)),)
+            return (xp.zeros_like(g),)
+        return (g * (exponent * x ** (exponent - 1)),)
 
     @staticmethod
     def torch(x, exponent):
@@ -305,10 +479,13 @@ class Pow(Function):
 
 class Exp(Function):
     rule = "d exp(x)/dx = exp(x)"
-    forward = staticmethod(np.exp)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, x):
+        return xp.exp(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         return (g * out,)
 
     @staticmethod
@@ -318,10 +495,13 @@ class Exp(Function):
 
 class Log(Function):
     rule = "d log(x)/dx = 1/x"
-    forward = staticmethod(np.log)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, x):
+        return xp.log(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         return (g / xs[0],)
 
     @staticmethod
@@ -331,10 +511,13 @@ class Log(Function):
 
 class Sqrt(Function):
     rule = "d sqrt(x)/dx = 1/(2 sqrt(x))"
-    forward = staticmethod(np.sqrt)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, x):
+        return xp.sqrt(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         return (g / (2 * out),)
 
     @staticmethod
@@ -344,11 +527,14 @@ class Sqrt(Function):
 
 class Abs(Function):
     rule = "d|x|/dx = sign(x)"
-    forward = staticmethod(np.abs)
 
     @staticmethod
-    def backward(g, out, xs, needs):
-        return (g * np.sign(xs[0]),)
+    def forward(xp, x):
+        return xp.abs(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        return (g * xp.sign(xs[0]),)
 
     @staticmethod
     def torch(x):
@@ -359,13 +545,12 @@ class Relu(Function):
     rule = "d relu(x)/dx = 1[x > 0]"
 
     @staticmethod
-    def forward(x):
-        return np.maximum(x, 0)
+    def forward(xp, x):
+        return xp.maximum(x, 0)
 
     @staticmethod
-    def backward(g, out, xs, needs):
-        # the mask as uint8: NumPy multiplies by it faster than by a bool array
-        return (g * (out > 0).view(np.uint8),)
+    def backward(xp, g, out, xs, needs):
+        return (g * (out > 0),)
 
     @staticmethod
     def torch(x):
@@ -377,13 +562,11 @@ class Sigmoid(Function):
     rule = "d sigmoid(x)/dx = s(x) * (1 - s(x))"
 
     @staticmethod
-    def forward(x):
-        # exp(-|x|) never overflows and keeps sigmoid(-40) ~ 4e-18 instead of 0.
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1, e) / (1 + e)
+    def forward(xp, x):
+        return xp.sigmoid(x)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def backward(xp, g, out, xs, needs):
         return (g * (out * (1 - out)),)
 
     @staticmethod
@@ -393,10 +576,13 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     rule = "d tanh(x)/dx = 1 - tanh(x)^2"
-    forward = staticmethod(np.tanh)
 
     @staticmethod
-    def backward(g, out, xs, needs):
+    def forward(xp, x):
+        return xp.tanh(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
         return (g * (1 - out * out),)
 
     @staticmethod
@@ -408,18 +594,20 @@ class Clip(Function):
     rule = "d clip(x,lo,hi)/dx = 1[lo <= x <= hi]"
 
     @staticmethod
-    def forward(x, min, max):
-        return np.clip(x, min, max)
+    def forward(xp, x, min, max):
+        return xp.clip(x, min, max)
 
     @staticmethod
-    def backward(g, out, xs, needs, min, max):
+    def backward(xp, g, out, xs, needs, min, max):
+        # Bounds may be arrays that broadcast x to a bigger shape: the mask broadcasts
+        # the same way and the engine sums the gradient back to x's shape.
         (x,) = xs
-        inside = np.ones(x.shape, dtype=bool)
+        inside = g
         if min is not None:
-            inside &= x >= min
+            inside = inside * (x >= min)
         if max is not None:
-            inside &= x <= max
-        return (g * inside,)
+            inside = inside * (x <= max)
+        return (inside,)
 
     @staticmethod
     def torch(x, min, max):
@@ -434,14 +622,15 @@ class Clip(Function):
 
 class Cast(Function):
     symbol = "astype"
+    saves = False
     rule = "d x.astype(t)/dx = 1"
 
     @staticmethod
-    def forward(x, dtype):
+    def forward(xp, x, dtype):
         return x.astype(dtype)
 
     @staticmethod
-    def backward(g, out, xs, needs, dtype):
+    def backward(xp, g, out, xs, needs, dtype):
         return (g.astype(xs[0].dtype),)
 
     @staticmethod
@@ -452,35 +641,37 @@ class Cast(Function):
 # ----------------------------------------------------------------- reductions
 
 class Sum(Function):
+    saves = False
     rule = "d sum(x)/dx = 1 (g broadcast back over the summed axes)"
 
     @staticmethod
-    def forward(x, axis, keepdims):
-        return x.sum(axis=axis, keepdims=keepdims)  # the method: np.sum adds a wrapper
+    def forward(xp, x, axis, keepdims):
+        return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
-    def backward(g, out, xs, needs, axis, keepdims):
+    def backward(xp, g, out, xs, needs, axis, keepdims):
         x = xs[0]
-        return (_spread(_keep(x, axis, keepdims, g), x.shape),)
+        return (xp.spread(_keep(x, axis, keepdims, g), x.shape),)
 
     @staticmethod
     def torch(x, axis, keepdims):
-        if axis == ():  # NumPy: reduce nothing; torch's dim=() would reduce everything
+        if _no_axes(axis):
             return x.clone()
         return x.sum(dim=axis, keepdim=keepdims) if axis is not None else \
             (x.sum().reshape((1,) * x.ndim) if keepdims else x.sum())
 
 
-def _count(x: np.ndarray, out: np.ndarray) -> int:
+def _count(x: Any, out: Any) -> int:
     """How many elements of ``x`` each element of the reduction ``out`` averages."""
     return x.size // max(out.size, 1) if x.size else 0
 
 
 class Mean(Function):
+    saves = False
     rule = "d mean(x)/dx = 1/n (g broadcast back over the averaged axes)"
 
     @staticmethod
-    def forward(x, axis, keepdims):
+    def forward(xp, x, axis, keepdims):
         if x.dtype.kind == "f" and x.dtype.itemsize >= 4 and 0 < x.size < 1 << 24:
             # what np.mean computes for float32/64 (sum, then divide; the count is exact
             # in float32 below 2**24), without its wrapper, which costs more than the
@@ -490,57 +681,75 @@ class Mean(Function):
         return x.mean(axis=axis, keepdims=keepdims)  # float16 accumulates in float32; ints
 
     @staticmethod
-    def backward(g, out, xs, needs, axis, keepdims):
+    def backward(xp, g, out, xs, needs, axis, keepdims):
         x = xs[0]
-        return (_spread(_keep(x, axis, keepdims, g) / _count(x, out), x.shape),)
+        return (xp.spread(_keep(x, axis, keepdims, g) / _count(x, out), x.shape),)
 
     @staticmethod
     def torch(x, axis, keepdims):
-        if axis == ():  # NumPy: reduce nothing; torch's dim=() would reduce everything
+        if _no_axes(axis):
             return x.clone()
         return x.mean(dim=axis, keepdim=keepdims) if axis is not None else \
             (x.mean().reshape((1,) * x.ndim) if keepdims else x.mean())
 
 
-def _extremum_backward(g, out, x, axis, keepdims):
-    # The gradient is split evenly among tied extrema, as torch.amax/amin do.
-    hit = x == _keep(x, axis, keepdims, out)
-    count = np.sum(hit, axis=axis, keepdims=True)
-    return (_keep(x, axis, keepdims, g) * hit / count,)
+class Std(Function):
+    rule = "d std(x)/dx = (x - mean(x)) / ((n - ddof) * std(x)), 0 where std(x) = 0"
+
+    @staticmethod
+    def forward(xp, x, axis, keepdims, ddof):
+        return x.std(axis=axis, keepdims=keepdims, ddof=ddof)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, axis, keepdims, ddof):
+        # Where the deviation is 0 (a constant row, one element) the gradient is 0, as
+        # PyTorch and HIPS autograd define it; the safe denominator keeps 0/0 out of
+        # the arithmetic, so gradients of this gradient stay finite too.
+        x = xs[0]
+        s = _keep(x, axis, keepdims, out)
+        flat = s == 0
+        scale = _keep(x, axis, keepdims, g) * (1 - flat) / ((_count(x, out) - ddof) * xp.where(flat, 1.0, s))
+        return (scale * (x - x.mean(axis=axis, keepdims=True)),)
+
+    @staticmethod
+    def torch(x, axis, keepdims, ddof):
+        if _no_axes(axis):
+            return x * 0
+        return _torch().std(x, dim=axis, correction=ddof, keepdim=keepdims)
 
 
 class Max(Function):
     rule = "d max(x)/dx = 1[x == max] / (number of ties)"
 
     @staticmethod
-    def forward(x, axis, keepdims):
-        return np.max(x, axis=axis, keepdims=keepdims)
+    def forward(xp, x, axis, keepdims):
+        return x.max(axis=axis, keepdims=keepdims)
 
     @staticmethod
-    def backward(g, out, xs, needs, axis, keepdims):
-        return _extremum_backward(g, out, xs[0], axis, keepdims)
+    def backward(xp, g, out, xs, needs, axis, keepdims):
+        # The gradient is split evenly among tied extrema, as torch.amax/amin do.
+        x = xs[0]
+        hit = x == _keep(x, axis, keepdims, out)
+        share = hit / hit.sum(axis=axis, keepdims=True)
+        return (_keep(x, axis, keepdims, g) * share,)
 
     @staticmethod
     def torch(x, axis, keepdims):
-        if axis == ():  # NumPy: reduce nothing; torch's dim=() would reduce everything
+        if _no_axes(axis):
             return x.clone()
         return _torch().amax(x, dim=() if axis is None else axis, keepdim=keepdims)
 
 
-class Min(Function):
+class Min(Max):
     rule = "d min(x)/dx = 1[x == min] / (number of ties)"
 
     @staticmethod
-    def forward(x, axis, keepdims):
-        return np.min(x, axis=axis, keepdims=keepdims)
-
-    @staticmethod
-    def backward(g, out, xs, needs, axis, keepdims):
-        return _extremum_backward(g, out, xs[0], axis, keepdims)
+    def forward(xp, x, axis, keepdims):
+        return x.min(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def torch(x, axis, keepdims):
-        if axis == ():  # NumPy: reduce nothing; torch's dim=() would reduce everything
+        if _no_axes(axis):
             return x.clone()
         return _torch().amin(x, dim=() if axis is None else axis, keepdim=keepdims)
 
@@ -551,12 +760,12 @@ class Reshape(Function):
     rule = "d reshape(x)/dx: g reshaped back to x's shape"
 
     @staticmethod
-    def forward(x, shape):
-        return np.reshape(x, shape)
+    def forward(xp, x, shape):
+        return x.reshape(shape)
 
     @staticmethod
-    def backward(g, out, xs, needs, shape):
-        return (np.reshape(g, xs[0].shape),)
+    def backward(xp, g, out, xs, needs, shape):
+        return (g.reshape(xs[0].shape),)
 
     @staticmethod
     def torch(x, shape):
@@ -568,16 +777,16 @@ class Transpose(Function):
     rule = "d transpose(x)/dx: g transposed back (inverse permutation)"
 
     @staticmethod
-    def forward(x, axes):
-        return np.transpose(x, axes)
+    def forward(xp, x, axes):
+        return xp.transpose(x, axes)
 
     @staticmethod
-    def backward(g, out, xs, needs, axes):
+    def backward(xp, g, out, xs, needs, axes):
         if axes is None:
-            return (np.transpose(g),)
+            return (xp.transpose(g, None),)
         # Negative axes (x.transpose(-1, 0)) are normalised first, or argsort inverts
         # the wrong permutation.
-        return (np.transpose(g, np.argsort([a % g.ndim for a in axes])),)
+        return (xp.transpose(g, tuple(np.argsort([a % g.ndim for a in axes]).tolist())),)
 
     @staticmethod
     def torch(x, axes):
@@ -585,11 +794,45 @@ class Transpose(Function):
         return x.permute(tuple(axes if axes is not None else range(x.ndim - 1, -1, -1)))
 
 
-def _is_basic(index) -> bool:
-    """True for slices/ints/None/Ellipsis only: such an index never repeats an element."""
+class BroadcastTo(Function):
+    name = "broadcast_to"
+    symbol = "expand"
+    rule = "d broadcast_to(x)/dx: g summed back over the broadcast axes"
+
+    @staticmethod
+    def forward(xp, x, shape):
+        return xp.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, shape):
+        return (g,)  # the engine sums it back to x's shape
+
+    @staticmethod
+    def torch(x, shape):
+        return x.expand(shape)
+
+
+def _torch_index(x: Any, index: Any) -> Any:
+    """``index`` (a NumPy index) as torch indexing of ``x`` picks the same elements in
+    the same order and shape as NumPy does."""
+    torch = _torch()
     parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer))
-               or (isinstance(p, np.ndarray) and p.dtype == bool) for p in parts)
+    advanced = [i for i, p in enumerate(parts) if isinstance(p, (np.ndarray, int, np.integer))
+                and not isinstance(p, bool)]
+    separated = len(advanced) > 1 and any(
+        not isinstance(p, (np.ndarray, int, np.integer)) for p in parts[advanced[0]:advanced[-1]])
+    negative_step = any(isinstance(p, slice) and p.step is not None and p.step < 0 for p in parts)
+    has_array = any(isinstance(p, np.ndarray) for p in parts)
+    if negative_step or (separated and has_array):
+        # torch has no negative steps, and when integer/array indices are separated by a
+        # slice torch orders the result's axes differently from NumPy: gather the flat
+        # positions NumPy picks (a copy) instead.
+        pos = np.array(np.arange(x.numel()).reshape(tuple(x.shape))[index])
+        return x.reshape(-1)[torch.as_tensor(pos)]
+    # Integer indices go over as int64: torch reads a uint8 index as a boolean mask.
+    parts = tuple((torch.as_tensor(p.astype(np.int64) if p.dtype.kind in "iu" else p))
+                  if isinstance(p, np.ndarray) else p for p in parts)
+    return x[parts if isinstance(index, tuple) else parts[0]]
 
 
 class Getitem(Function):
@@ -597,49 +840,59 @@ class Getitem(Function):
     rule = "d x[i]/dx: g scattered back to the picked places (repeats add up)"
 
     @staticmethod
-    def forward(x, index):
+    def forward(xp, x, index):
         return x[index]
 
     @staticmethod
-    def backward(g, out, xs, needs, index):
-        x = xs[0]
-        grad = np.zeros(x.shape, dtype=g.dtype)
-        if _is_basic(index):
-            grad[index] = g
-        else:
-            np.add.at(grad, index, g)  # scores[arange(N), y] may pick a place twice
-        return (grad,)
+    def backward(xp, g, out, xs, needs, index):
+        return (xp.scatter_add(g, xs[0].shape, index),)
 
     @staticmethod
     def torch(x, index):
-        torch = _torch()
-        parts = index if isinstance(index, tuple) else (index,)
-        if any(isinstance(p, slice) and p.step is not None and p.step < 0 for p in parts):
-            # torch has no negative steps: gather the flat positions NumPy would pick.
-            pos = np.array(np.arange(x.numel()).reshape(tuple(x.shape))[index])  # a copy
-            return x.reshape(-1)[torch.as_tensor(pos)]
-        # Integer indices go over as int64: torch reads a uint8 index as a boolean mask.
-        parts = tuple((torch.as_tensor(p.astype(np.int64) if p.dtype.kind in "iu" else p))
-                      if isinstance(p, np.ndarray) else p for p in parts)
-        return x[parts if isinstance(index, tuple) else parts[0]]
+        return _torch_index(x, index)
 
-    @classmethod
-    def label(cls, index):
-        return "[]"
+
+class ScatterAdd(Function):
+    """Getitem's backward as an op of its own, so it can be differentiated again."""
+    name = "scatter_add"
+    symbol = "scatter"
+    saves = False
+    rule = "d scatter_add(g, i)/dg = the picked places of the gradient, g2[i]"
+
+    @staticmethod
+    def forward(xp, g, shape, index):
+        return xp.scatter_add(g, shape, index)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, shape, index):
+        return (g[index],)
+
+    @staticmethod
+    def torch(g, shape, index):
+        torch = _torch()
+        flat = torch.as_tensor(np.array(np.arange(math.prod(shape)).reshape(shape)[index]))
+        out = torch.zeros(math.prod(shape), dtype=g.dtype)
+        return out.index_add(0, flat.reshape(-1), g.reshape(-1)).reshape(shape)
 
 
 class Concatenate(Function):
     symbol = "concat"
+    saves = False
     rule = "d concat(xs)/dx_i: the slice of g that x_i filled"
 
     @staticmethod
-    def forward(*xs, axis):
-        return np.concatenate(xs, axis=axis)
+    def forward(xp, *xs, axis):
+        return xp.concatenate(xs, axis=axis)
 
     @staticmethod
-    def backward(g, out, xs, needs, axis):
-        ends = np.cumsum([x.shape[axis] for x in xs])[:-1]
-        return np.split(g, ends, axis=axis)
+    def backward(xp, g, out, xs, needs, axis):
+        axis = axis % g.ndim
+        grads, start = [], 0
+        for x, need in zip(xs, needs):
+            stop = start + x.shape[axis]
+            grads.append(g[(slice(None),) * axis + (slice(start, stop),)] if need else None)
+            start = stop
+        return grads
 
     @staticmethod
     def torch(*ts, axis):
@@ -647,15 +900,18 @@ class Concatenate(Function):
 
 
 class Stack(Function):
+    saves = False
     rule = "d stack(xs)/dx_i = g[..., i, ...] along the new axis"
 
     @staticmethod
-    def forward(*xs, axis):
-        return np.stack(xs, axis=axis)
+    def forward(xp, *xs, axis):
+        return xp.stack(xs, axis=axis)
 
     @staticmethod
-    def backward(g, out, xs, needs, axis):
-        return [np.take(g, i, axis=axis) for i in range(len(xs))]
+    def backward(xp, g, out, xs, needs, axis):
+        axis = axis % g.ndim
+        return [g[(slice(None),) * axis + (i,)] if need else None
+                for i, need in enumerate(needs)]
 
     @staticmethod
     def torch(*ts, axis):

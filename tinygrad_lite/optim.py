@@ -20,6 +20,7 @@ from typing import Any, Iterable, List, Mapping, Optional
 
 import numpy as np
 
+from .autograd import modify
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "ExponentialLR"]
@@ -34,6 +35,12 @@ def _number(who: str, name: str, value: Any, low: float = 0.0, high: float = np.
         bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
         raise ValueError(f"{who}: {name} must be in {bound}, got {value}")
     return value
+
+
+def _apply_step(p: Tensor, step: np.ndarray) -> None:
+    """``p.data += step`` in place, through the engine's guard: a graph that used the
+    old values then refuses to backward instead of giving a wrong gradient."""
+    modify(p, lambda a: np.add(a, step, out=a, casting="same_kind"))
 
 
 class Optimizer:
@@ -77,8 +84,9 @@ class Optimizer:
 
     def _grads(self) -> Iterable:
         for p in self.params:
-            if p.grad is not None:
-                yield p, p.grad
+            g = p.grad
+            if g is not None:
+                yield p, (g.data if isinstance(g, Tensor) else g)
 
     def step(self) -> None:
         raise NotImplementedError
@@ -216,9 +224,9 @@ class SGD(Optimizer):
                     v = self.state[id(p)] = np.zeros_like(p.data)
                 v *= mu
                 v -= lr * g
-                p.data += v
+                _apply_step(p, v)
             else:
-                p.data -= lr * g
+                _apply_step(p, -lr * g)
 
 
 class Adam(Optimizer):
@@ -272,7 +280,7 @@ class Adam(Optimizer):
             v += (1 - b2) * (g * g)
             mt = m / (1 - b1 ** t)
             vt = v / (1 - b2 ** t)
-            p.data -= lr * mt / (np.sqrt(vt) + eps)
+            _apply_step(p, -lr * mt / (np.sqrt(vt) + eps))
 
 
 class RMSprop(Optimizer):
@@ -307,7 +315,7 @@ class RMSprop(Optimizer):
                 cache = self.state[id(p)] = np.zeros_like(p.data)
             cache *= a
             cache += (1 - a) * (g * g)
-            p.data -= lr * g / (np.sqrt(cache) + eps)
+            _apply_step(p, -lr * g / (np.sqrt(cache) + eps))
 
 
 class ExponentialLR:

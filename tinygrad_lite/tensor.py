@@ -5,14 +5,14 @@ Tensor holds no math: every operator below wires an op from ``ops.py`` through
 """
 from __future__ import annotations
 
-import itertools
 import numbers
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
 from . import ops
-from .autograd import run_backward, state
+from .autograd import Hold, enable_grad, modify, propagate, share_stamps, stamps, state
+from .ops import NP, sum_axes
 
 _EMPTY: dict = {}
 
@@ -37,30 +37,30 @@ def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
     return arr
 
 
-#: Creation stamps. A tensor is always created after its inputs, so sorting by stamp,
-#: newest first, is a valid backward order (``autograd.backward_order`` relies on it).
-_stamps = itertools.count()
-
-
 def _make(data: np.ndarray, requires_grad: bool, op: Optional[type], parents: tuple,
-          args: dict, groups: tuple, name: Optional[str] = None) -> "Tensor":
+          args: dict, groups: tuple, name: Optional[str] = None, guard: bool = True) -> "Tensor":
     """Make a tensor without the checks of ``__init__`` (the hot path)."""
     t = Tensor.__new__(Tensor)
-    t.stamp = next(_stamps)
+    t.stamp = next(stamps)
     t.data = data
-    t.grad = None
+    t._grad = None
     t.requires_grad = requires_grad
-    t.name = name
+    t._name = name
     t.op = op
     t.parents = parents
     t.args = args
     t.groups = groups
+    t._written = None
+    t._guard = guard
+    t._hold = None
     return t
 
 
-def _new(data: np.ndarray, requires_grad: bool = False, name: Optional[str] = None) -> "Tensor":
-    """A leaf."""
-    return _make(data, requires_grad, None, (), _EMPTY, (), name)
+def _new(data: np.ndarray, requires_grad: bool = False, name: Optional[str] = None,
+         guard: bool = True) -> "Tensor":
+    """A leaf. ``guard=False`` for the library's own constants (a lifted Python number),
+    which nobody else can write to: they are never made read-only."""
+    return _make(data, requires_grad, None, (), _EMPTY, (), name, guard)
 
 
 def _lift(x: Any, like: np.ndarray) -> "Tensor":
@@ -69,27 +69,27 @@ def _lift(x: Any, like: np.ndarray) -> "Tensor":
     if isinstance(x, Tensor):
         return x
     if type(x) is float and like.dtype.kind == "f":  # the common cases (lr, reg, 1 / N) first
-        return _new(np.array(x, dtype=like.dtype))
+        return _new(np.array(x, dtype=like.dtype), guard=False)
     if type(x) is not np.ndarray and isinstance(x, (numbers.Number, np.generic)):
         if like.dtype.kind == "f" and isinstance(x, (float, int, np.floating, np.integer)) \
                 and not isinstance(x, bool):
-            return _new(np.asarray(x, dtype=like.dtype))
+            return _new(np.asarray(x, dtype=like.dtype), guard=False)
         if type(x) is int and like.dtype.kind in "iu":  # int32 labels + 1 stay int32, as NumPy
-            return _new(np.asarray(x, dtype=like.dtype))
-        return _new(_check_data(x))
+            return _new(np.asarray(x, dtype=like.dtype), guard=False)
+        return _new(_check_data(x), guard=False)
     return _new(_check_data(x))
 
 
+_FLOAT64 = np.empty(0)
+
+
 def _lift_all(inputs: Sequence[Any]) -> tuple:
-    like = _FLOAT64  # no Tensor among the operands: numbers become float64, as before
+    like = _FLOAT64  # no Tensor among the operands: numbers become float64
     for t in inputs:
         if isinstance(t, Tensor):
             like = t.data
             break
     return tuple([_lift(t, like) for t in inputs])
-
-
-_FLOAT64 = np.empty(0)
 
 
 def _fail(op, inputs, e: Exception):
@@ -110,7 +110,7 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
             inputs = _lift_all(inputs)
             break
     try:
-        out = op.forward(*[x.data for x in inputs], **args)
+        out = op.forward(NP, *[x.data for x in inputs], **args)
     except (ValueError, IndexError, TypeError) as e:
         _fail(op, inputs, e)
     if type(out) is not np.ndarray:
@@ -120,13 +120,38 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
         for x in inputs:
             if x.requires_grad:
                 t = _make(out, True, op, tuple(inputs), args, state.groups)
+                if op.saves:
+                    _hold_leaves(t, inputs)
                 break
     if t is None:
         t = _new(out)
+    if out.base is not None:  # a view of an input (reshape, slice, .T): writes stamp both
+        _share_view_stamps(t, inputs)
     if state.anomaly and out.dtype.kind == "f" and not np.all(np.isfinite(out)):
         raise FloatingPointError(f"{op.name} forward produced nan/inf "
                                  f"(input shapes {', '.join(str(x.shape) for x in inputs)})")
     return t
+
+
+def _hold_leaves(t: "Tensor", inputs: Sequence["Tensor"]) -> None:
+    """The leaf arrays ``t``'s backward reads stay as they are until then."""
+    held = None
+    for x in inputs:
+        if x.op is None and x._guard:
+            if held is None:
+                held = [x.data]
+            else:
+                held.append(x.data)
+    if held is not None:
+        t._hold = Hold(held)
+
+
+def _share_view_stamps(t: "Tensor", inputs: Sequence["Tensor"]) -> None:
+    owner = t.data.base
+    for x in inputs:
+        if x.data is owner or x.data.base is owner:
+            share_stamps(x, t)
+            return
 
 
 def _axis(axis: Any) -> Any:
@@ -171,26 +196,51 @@ class Tensor:
     ``.args`` (the op's non-tensor arguments), ``.groups`` (composite tags).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "op", "parents", "args",
-                 "groups", "stamp", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_name", "op", "parents", "args",
+                 "groups", "stamp", "_written", "_guard", "_hold", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: Optional[str] = None) -> None:
+        source = data if isinstance(data, Tensor) else None
         data = _check_data(data)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(
                 f"Tensor: only floating-point tensors can require grad, got dtype {data.dtype} "
                 f"(integer tensors hold labels and indices; use .astype(np.float64) for values)")
-        self.stamp = next(_stamps)
+        self.stamp = next(stamps)
         self.data = data
-        self.grad = None
+        self._grad = None
         self.requires_grad = bool(requires_grad)
-        self.name = name
+        self._name = _checked_name(name, "Tensor")
         self.op = None
         self.parents = ()
         self.args = _EMPTY
         self.groups = ()
+        self._written = None
+        self._guard = True
+        self._hold = None
+        if source is not None:  # Tensor(t) shares t's array
+            share_stamps(source, self)
+
+    @property
+    def grad(self) -> Any:
+        """None, or the gradient: an array of this tensor's shape and dtype (a Tensor
+        after ``backward(create_graph=True)``)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        self._grad = _checked_grad(self, value)
+
+    @property
+    def name(self) -> Optional[str]:
+        """The name diagrams and reports print (a str, or None)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: Optional[str]) -> None:
+        self._name = _checked_name(value, "name")
 
     # ------------------------------------------------------------ array-like
     shape = property(lambda self: self.data.shape)
@@ -239,7 +289,9 @@ class Tensor:
         return f"Tensor({body}{''.join(', ' + e for e in extra)})"
 
     # ------------------------------------------------------------ autograd
-    def _seed(self, gradient: Any, who: str) -> np.ndarray:
+    def _root_gradient(self, gradient: Any, who: str, as_tensor: bool = False) -> Any:
+        """The gradient that starts a backward pass from this tensor: a new array the
+        pass may own (a Tensor when ``as_tensor``, for ``create_graph``)."""
         if not self.requires_grad:
             raise RuntimeError(f"{who}: this tensor does not require grad and has no graph "
                                f"(create the leaves with requires_grad=True)")
@@ -248,20 +300,35 @@ class Tensor:
                 raise RuntimeError(
                     f"{who}: a gradient can be created implicitly only for a scalar output, "
                     f"got shape {self.shape}; pass gradient= (an array of that shape)")
-            return np.ones_like(self.data)
-        g = np.array(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
+            g = np.ones_like(self.data)
+            return _new(g, guard=False) if as_tensor else g
+        if as_tensor and isinstance(gradient, Tensor):  # may itself require grad (double vjp)
+            g = gradient if gradient.dtype == self.dtype else gradient.astype(self.dtype)
+        else:
+            g = np.array(gradient.data if isinstance(gradient, Tensor) else gradient,
+                         dtype=self.dtype)
         if g.shape != self.shape:
             raise GradientShapeError(f"{who}: gradient has shape {g.shape}, the tensor has shape "
                                      f"{self.shape}")
-        return g
+        return _new(g, guard=False) if as_tensor and type(g) is np.ndarray else g
 
-    def backward(self, gradient: Any = None) -> None:
-        """Accumulate d(self)/d(t) into ``t.grad`` for every t in the graph that requires grad."""
-        run_backward(self, self._seed(gradient, "backward"))
+    def backward(self, gradient: Any = None, retain_graph: Optional[bool] = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Accumulate d(self)/d(t) into ``t.grad`` for every t in the graph that requires
+        grad (only the tensors in ``inputs``, when given), as ``torch.Tensor.backward``.
+
+        ``create_graph=True`` records the backward pass itself, so the stored gradients
+        are Tensors that can be differentiated again. The graph stays usable after a
+        backward (it lives while ``self`` does), so ``retain_graph`` is accepted and
+        needs no value."""
+        run_backward(self, gradient, create_graph, inputs)
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph."""
-        return _new(self.data, name=self.name)
+        """The same data, cut from the graph (an in-place change to it is seen by the
+        graph's backward, which then raises)."""
+        t = _new(self.data, name=self._name)
+        share_stamps(self, t)
+        return t
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.dtype.kind != "f":
@@ -272,7 +339,7 @@ class Tensor:
         return self
 
     def zero_grad(self) -> None:
-        self.grad = None
+        self._grad = None
 
     # ------------------------------------------------------------ arithmetic
     def __add__(self, o): return apply(ops.Add, (self, o), _EMPTY)
@@ -306,7 +373,7 @@ class Tensor:
                 f"while the graph is recorded; write `with tl.no_grad(): W -= lr * W.grad` "
                 f"or `W.data -= lr * W.grad`")
         try:
-            ufunc(self.data, _plain(o), out=self.data, casting="same_kind")
+            modify(self, lambda a: ufunc(a, _plain(o), out=a, casting="same_kind"))
         except (ValueError, TypeError) as e:
             cls = TypeError if isinstance(e, TypeError) else ValueError
             raise cls(f"{op.name} (in place): {e} (shapes {self.shape} and "
@@ -315,7 +382,21 @@ class Tensor:
 
     def pow(self, exponent: Any) -> "Tensor": return self ** exponent
     def matmul(self, other: Any) -> "Tensor": return apply(ops.Matmul, (self, other), _EMPTY)
-    dot = matmul
+
+    def dot(self, other: Any) -> "Tensor":
+        """``np.dot``'s rule for 0-, 1- and 2-D operands (a product, an inner product,
+        a matrix product); N-D operands raise: np.dot sums over the last axis of a and
+        the second-to-last of b, which is not ``@``."""
+        b = _plain(other)
+        nb = np.ndim(b)
+        if self.ndim == 0 or nb == 0:
+            return self * other
+        if self.ndim > 2 or nb > 2:
+            raise ValueError(f"dot: operands of shapes {self.shape} and {np.shape(b)}: np.dot's "
+                             f"rule for N-D operands is not supported; use @ (matmul, batched "
+                             f"over the leading axes)")
+        return apply(ops.Matmul, (self, other), _EMPTY)
+
     def square(self) -> "Tensor": return self ** 2
     def tolist(self) -> Any: return self.data.tolist()
 
@@ -409,9 +490,34 @@ class Tensor:
         return apply(ops.Reshape, (self,), {"shape": shape})
 
     def transpose(self, *axes: Any) -> "Tensor":
+        """Two ints swap those two axes (PyTorch's ``transpose(dim0, dim1)``, also on 2-D);
+        no argument reverses the axes; a tuple/list, one int or three or more ints is a
+        NumPy permutation (``np.transpose``)."""
+        if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+            return self._swap(axes[0], axes[1], "transpose")
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return apply(ops.Transpose, (self,), {"axes": axes or None})
+
+    def permute(self, *dims: Any) -> "Tensor":
+        """PyTorch's ``permute``: the new order of the axes (ints or one tuple)."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return apply(ops.Transpose, (self,), {"axes": tuple(dims)})
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        """The array with ``axis1`` and ``axis2`` swapped (``np.swapaxes``)."""
+        return self._swap(axis1, axis2, "swapaxes")
+
+    def _swap(self, a: int, b: int, who: str) -> "Tensor":
+        for axis in (a, b):
+            if not isinstance(axis, (int, np.integer)) or not -self.ndim <= axis < self.ndim:
+                raise np.exceptions.AxisError(
+                    f"{who}: axis {axis} is out of bounds for a tensor of shape {self.shape} "
+                    f"(swapping axes {a} and {b})")
+        order = list(range(self.ndim))
+        order[a], order[b] = order[b], order[a]
+        return apply(ops.Transpose, (self,), {"axes": tuple(order)})
 
     @property
     def T(self) -> "Tensor":
@@ -446,7 +552,11 @@ class Tensor:
                 "relies on. Build a new tensor instead, e.g. t = t * (mask == 0) or "
                 "t = tl.where(mask, 0.0, t); the seeds' `dh[a1 <= 0] = 0` is what relu's backward "
                 "already does for you")
-        self.data[_index(index)] = _plain(value)
+        index, value = _index(index), _plain(value)
+
+        def write(a: np.ndarray) -> None:
+            a[index] = value
+        modify(self, write)
 
     def __iter__(self):
         for i in range(len(self)):
@@ -543,3 +653,203 @@ def _method(name: str):
 exp, log, sqrt, relu, sigmoid, tanh = (_method(n) for n in ("exp", "log", "sqrt", "relu", "sigmoid", "tanh"))
 reshape, transpose, squeeze, expand_dims = (_method(n) for n in ("reshape", "transpose", "squeeze", "expand_dims"))
 clip, argmax = _method("clip"), _method("argmax")
+permute, swapaxes = _method("permute"), _method("swapaxes")
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    """``x`` broadcast to ``shape`` (``np.broadcast_to``); the gradient sums back."""
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    return apply(ops.BroadcastTo, (x,), {"shape": shape})
+
+
+# ----------------------------------------------------------------- checks on assignment
+
+def _checked_name(value: Any, who: str) -> Optional[str]:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{who}: a tensor's name must be a str or None, got "
+                        f"{type(value).__name__} {value!r}")
+    return value
+
+
+def _checked_grad(t: Tensor, value: Any) -> Any:
+    """A gradient a user assigns to ``t.grad``: None, or an array (or Tensor) of t's
+    shape and dtype, as PyTorch checks it. The engine stores without this check."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        arr = value.data
+    elif isinstance(value, np.ndarray):
+        arr = value
+    else:
+        raise TypeError(f"grad: assigned grad must be a NumPy array (or a Tensor) or None, got "
+                        f"{type(value).__name__}")
+    if arr.dtype != t.dtype:
+        raise TypeError(f"grad: assigned grad has dtype {arr.dtype}, the tensor has dtype {t.dtype}")
+    if arr.shape != t.shape:
+        raise GradientShapeError(f"grad: assigned grad has shape {arr.shape}, the tensor has "
+                                 f"shape {t.shape}")
+    return value
+
+
+# ----------------------------------------------------------------- the Tensor namespace
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else _new(np.asarray(x), guard=False)
+
+
+def _swapaxes(x: Tensor, a: int, b: int) -> Tensor:
+    return _as_tensor(x).swapaxes(a, b)
+
+
+def _sum_to(g: Tensor, shape: tuple) -> Tensor:
+    axes = sum_axes(g.shape, shape)
+    if axes is None:
+        raise RuntimeError(f"a gradient of shape {g.shape} cannot be summed back to an input "
+                           f"of shape {shape}")
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g if g.shape == shape else g.reshape(shape)
+
+
+class TensorNamespace:
+    """``ops.NP``'s functions on Tensors: an op's backward called with this namespace
+    records a graph, so the gradient it returns can be differentiated again."""
+
+    value = staticmethod(lambda t: t)
+    asarray = staticmethod(_as_tensor)
+    where = staticmethod(lambda c, a, b: where(c, a, b))
+    maximum = staticmethod(lambda a, b: maximum(a, b))
+    exp = staticmethod(lambda x: _as_tensor(x).exp())
+    log = staticmethod(lambda x: _as_tensor(x).log())
+    sqrt = staticmethod(lambda x: _as_tensor(x).sqrt())
+    abs = staticmethod(lambda x: _as_tensor(x).abs())
+    tanh = staticmethod(lambda x: _as_tensor(x).tanh())
+    sigmoid = staticmethod(lambda x: _as_tensor(x).sigmoid())
+    clip = staticmethod(lambda x, lo, hi: _as_tensor(x).clip(lo, hi))
+    #: the sign is piecewise constant: a constant of the graph
+    sign = staticmethod(lambda x: np.sign(_plain(x)))
+    transpose = staticmethod(lambda x, axes: apply(ops.Transpose, (x,), {"axes": axes}))
+    swapaxes = staticmethod(_swapaxes)
+    broadcast_to = staticmethod(broadcast_to)
+    spread = staticmethod(broadcast_to)
+    concatenate = staticmethod(lambda xs, axis: concatenate(xs, axis))
+    stack = staticmethod(lambda xs, axis: stack(xs, axis))
+    zeros_like = staticmethod(lambda x: np.zeros_like(_plain(x)))
+    sum_to = staticmethod(_sum_to)
+    scatter_add = staticmethod(
+        lambda g, shape, index: apply(ops.ScatterAdd, (g,), {"shape": tuple(shape), "index": index}))
+
+
+TENSOR = TensorNamespace()
+
+
+# ----------------------------------------------------------------- backward and grad
+
+def run_backward(root: Tensor, gradient: Any = None, create_graph: bool = False,
+                 inputs: Any = None) -> None:
+    """``root.backward(...)``: store every gradient the pass reaches in ``.grad``.
+
+    A leaf's ``.grad`` is an array of its own (optimizers write into it); an
+    intermediate's is stored as computed, read-only. A leaf that already holds a
+    gradient is added into in place once the whole pass succeeded; a backward that
+    raises leaves every ``.grad`` as it was."""
+    targets = None if inputs is None else _tensors(inputs, "backward: inputs")
+    g = root._root_gradient(gradient, "backward", as_tensor=create_graph)
+    xp = TENSOR if create_graph else NP
+    wanted = None if targets is None else {id(t) for t in targets}
+    replaced = []  # (tensor, its .grad before this pass): put back if the pass raises
+    later = []     # leaves that already hold a gradient
+    try:
+        with enable_grad() if create_graph else _NO_CONTEXT:
+            for node, g, _ in propagate(root, g, xp, targets, release=not create_graph):
+                if wanted is not None and id(node) not in wanted:
+                    continue
+                old = node._grad
+                if old is None:
+                    node._grad = g
+                elif create_graph:
+                    node._grad = old + g
+                elif node.op is None and type(old) is np.ndarray:
+                    later.append((node, g))
+                    continue
+                else:
+                    total = np.asarray(_plain(old) + g)
+                    total.flags.writeable = node.op is None
+                    node._grad = total
+                replaced.append((node, old))
+    except BaseException:
+        for node, old in replaced:
+            node._grad = old
+        raise
+    for node, g in later:  # across backward() calls, in place, as PyTorch
+        if node._grad.flags.writeable:
+            node._grad += g
+        else:
+            node._grad = node._grad + g
+
+
+class _NoContext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_NO_CONTEXT = _NoContext()
+
+
+def _tensors(values: Any, who: str) -> list:
+    items = [values] if isinstance(values, Tensor) else list(values)
+    for i, t in enumerate(items):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}: item {i} is a {type(t).__name__}, not a Tensor")
+        if not t.requires_grad:
+            raise RuntimeError(f"{who}: item {i} (shape {t.shape}"
+                               f"{', name ' + repr(t.name) if t.name else ''}) does not require grad")
+    return items
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Optional[bool] = None,
+         create_graph: bool = False, allow_unused: bool = False) -> Any:
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching any
+    ``.grad`` (``torch.autograd.grad``). ``outputs`` may be one tensor or several
+    (their gradients are summed, each started from its ``grad_outputs`` entry).
+
+    Returns arrays of the caller's own, one per input (a single one when ``inputs``
+    is a Tensor); with ``create_graph=True`` Tensors whose graph records the backward
+    pass, so they can be differentiated again."""
+    single = isinstance(inputs, Tensor)
+    try:
+        inputs = _tensors(inputs, "grad: inputs")
+    except RuntimeError as e:
+        raise RuntimeError(str(e).replace("grad: inputs: item", "grad: input")) from None
+    many = not isinstance(outputs, Tensor)
+    outs = list(outputs) if many else [outputs]
+    gos = list(grad_outputs) if many and grad_outputs is not None else [grad_outputs] * len(outs)
+    if len(gos) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
+    xp = TENSOR if create_graph else NP
+    positions: dict = {}
+    for i, t in enumerate(inputs):
+        positions.setdefault(id(t), []).append(i)
+    found: list = [None] * len(inputs)
+    with enable_grad() if create_graph else _NO_CONTEXT:
+        for out, go in zip(outs, gos):
+            if not isinstance(out, Tensor):
+                raise TypeError(f"grad: outputs must be Tensors, got {type(out).__name__}")
+            g = out._root_gradient(go, "grad", as_tensor=create_graph)
+            for node, g, _ in propagate(out, g, xp, inputs, release=not create_graph):
+                where_ = positions.get(id(node))
+                if where_ is None:
+                    continue
+                for k, i in enumerate(where_):
+                    # a leaf's g is the pass's own array: the first place may keep it
+                    mine = g if create_graph or (k == 0 and node.op is None) else g.copy()
+                    found[i] = mine if found[i] is None else found[i] + mine
+    for i, (t, g) in enumerate(zip(inputs, found)):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} (shape {t.shape}) was not used to compute the output; "
+                f"pass allow_unused=True to get None for it")
+    return found[0] if single else found
