@@ -350,3 +350,14 @@ def test_retain_graph_is_accepted_and_the_graph_stays():
     loss.backward(retain_graph=True)
     loss.backward()
     np.testing.assert_array_equal(W.grad, [4.0, 8.0, 12.0])
+
+
+def test_numerical_gradients_may_perturb_a_guarded_leaf_and_put_it_back():
+    W = leaf([1.0, -2.0, 0.5])
+    loss = (W * W * W).sum()  # alive, not backwarded: W's array is guarded
+    f = lambda _: float((W * W * W).sum().item())  # noqa: E731
+    num = tl.eval_numerical_gradient(f, W.data)
+    assert not W.data.flags.writeable  # still guarded for the live graph
+    loss.backward()  # the perturbation was undone exactly: no in-place error
+    assert tl.rel_error(num, W.grad) < 1e-8
+    assert tl.gradcheck(lambda w: (w * w).sum(), [W])

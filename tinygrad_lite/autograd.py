@@ -6,6 +6,7 @@ pass; ``Tensor.backward``, ``tl.grad`` and the diagrams are built on it.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import operator
@@ -216,6 +217,21 @@ def modify(t: "Tensor", write: Callable[[np.ndarray], Any]) -> Any:
         cell = t._written = [0]
     cell[0] = _last_write[0] = next(stamps)
     return result
+
+
+@contextlib.contextmanager
+def lifted_guard(array: np.ndarray) -> Iterator[np.ndarray]:
+    """Make a guarded leaf array writable for a change the caller undoes exactly before
+    leaving (the numerical-gradient helpers perturb one entry and put it back), so it
+    is not stamped as a change."""
+    held = is_held(array)
+    if held:
+        array.setflags(write=True)
+    try:
+        yield array
+    finally:
+        if held and is_held(array):
+            array.setflags(write=False)
 
 
 def share_stamps(a: "Tensor", b: "Tensor") -> None:

@@ -6,8 +6,8 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from .tensor import grad
-from .tensor import Tensor
+from .autograd import lifted_guard
+from .tensor import Tensor, grad
 
 
 class GradcheckError(RuntimeError):
@@ -31,19 +31,17 @@ def eval_numerical_gradient(f: Callable, x: Any, verbose: bool = False, h: float
     if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
         raise TypeError("eval_numerical_gradient: x must be a floating NumPy array (it is perturbed in place)")
     out = np.zeros_like(arr)
-    it = np.nditer(arr, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        ix = it.multi_index
+    for ix in np.ndindex(arr.shape):
         old = arr[ix]
-        arr[ix] = old + h
-        fxph = float(f(x))
-        arr[ix] = old - h
-        fxmh = float(f(x))
-        arr[ix] = old
+        with lifted_guard(arr):  # a graph that reads arr may be alive: every value is put back
+            arr[ix] = old + h
+            fxph = float(f(x))
+            arr[ix] = old - h
+            fxmh = float(f(x))
+            arr[ix] = old
         out[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, out[ix])
-        it.iternext()
     return out
 
 
@@ -55,17 +53,15 @@ def eval_numerical_gradient_array(f: Callable, x: Any, df: Any, h: float = 1e-5)
     upstream gradient ``df``."""
     arr = x.data if isinstance(x, Tensor) else x
     out = np.zeros_like(arr)
-    it = np.nditer(arr, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        ix = it.multi_index
+    for ix in np.ndindex(arr.shape):
         old = arr[ix]
-        arr[ix] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        arr[ix] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        arr[ix] = old
+        with lifted_guard(arr):
+            arr[ix] = old + h
+            pos = np.array(f(x), dtype=np.float64, copy=True)
+            arr[ix] = old - h
+            neg = np.array(f(x), dtype=np.float64, copy=True)
+            arr[ix] = old
         out[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
     return out
 
 
@@ -98,11 +94,12 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Union[Tensor, Sequence[Any]], e
         for j in range(x.size):
             ix = np.unravel_index(j, x.shape)
             old = x[ix]
-            x[ix] = old + eps
-            plus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
-            x[ix] = old - eps
-            minus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
-            x[ix] = old
+            with lifted_guard(x):
+                x[ix] = old + eps
+                plus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
+                x[ix] = old - eps
+                minus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
+                x[ix] = old
             numerical[:, j] = (plus - minus) / (2 * eps)
         bad = np.abs(analytical - numerical) > atol + rtol * np.abs(numerical)
         if bad.any():
