@@ -152,49 +152,45 @@ class Hold:
     __slots__ = ("arrays",)
 
     def __init__(self, arrays: list) -> None:
-        kept = []
+        self.arrays = arrays
         _lock_acquire()
-        try:
-            for a in arrays:
-                entry = _held.get(id(a))  # (the entry keeps its array alive: ids stay unique)
-                if entry is not None:
-                    entry[1] += 1
-                elif a.flags.writeable:
+        for a in arrays:
+            entry = _held.get(id(a))  # (the entry keeps its array alive: ids stay unique)
+            if entry is None:
+                # [array, live holds, made read-only here] (an array the user made
+                # read-only stays theirs: it is never made writable)
+                entry = _held[id(a)] = [a, 0, a.flags.writeable]
+                if entry[2]:
                     a.setflags(write=False)
-                    _held[id(a)] = [a, 1]
-                else:  # read-only already (the user's choice): nothing to undo later
-                    continue
-                kept.append(a)
-        finally:
-            _lock_release()
-        self.arrays = kept
+            entry[1] += 1
+        _lock_release()
 
     def release(self) -> None:
         arrays = self.arrays
         if not arrays:
             return
-        self.arrays = ()
+        self.arrays = None
         _lock_acquire()
-        try:
-            for a in arrays:
-                entry = _held[id(a)]
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del _held[id(a)]
+        for a in arrays:
+            entry = _held[id(a)]
+            entry[1] -= 1
+            if not entry[1]:
+                del _held[id(a)]
+                if entry[2]:
                     try:
                         a.setflags(write=True)
                     except ValueError:  # its base was made read-only meanwhile
                         pass
-        finally:
-            _lock_release()
+        _lock_release()
 
     __del__ = release
 
 
 def is_held(array: Optional[np.ndarray]) -> bool:
-    """True while a recorded node that has not been backwarded reads ``array``."""
+    """True while a recorded node that has not been backwarded reads ``array`` and the
+    guard made it read-only."""
     entry = _held.get(id(array))
-    return entry is not None and entry[0] is array
+    return entry is not None and entry[0] is array and entry[2]
 
 
 def modify(t: "Tensor", write: Callable[[np.ndarray], Any]) -> Any:
@@ -318,7 +314,7 @@ def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = No
     else:
         needs = [p.requires_grad and id(p) in wanted for p in parents]
     if xp is NP:
-        xs = [p.data for p in parents]
+        xs = node._inputs  # the arrays the forward pass computed with
         out = node.data
     else:
         xs = [xp.value(p) for p in parents]
@@ -409,7 +405,7 @@ def propagate(root: "Tensor", gradient: Any, xp: Any = NP, targets: Optional[lis
             # copy of its own, so cs231n's `dx = dout; dx[x <= 0] = 0` style works.
             if key not in owned:
                 g = g.view()
-            g.flags.writeable = False
+            g.setflags(write=False)
             grads = input_grads(node, g if fresh_ok else g.copy(), xp, wanted)
         else:
             grads = input_grads(node, g, xp, wanted)

@@ -109,8 +109,9 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
         if type(x) is not Tensor:  # numbers and arrays become constant leaves
             inputs = _lift_all(inputs)
             break
+    arrays = [x.data for x in inputs]
     try:
-        out = op.forward(NP, *[x.data for x in inputs], **args)
+        out = op.forward(NP, *arrays, **args)
     except (ValueError, IndexError, TypeError) as e:
         _fail(op, inputs, e)
     if type(out) is not np.ndarray:
@@ -120,8 +121,17 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
         for x in inputs:
             if x.requires_grad:
                 t = _make(out, True, op, tuple(inputs), args, state.groups)
-                if op.saves:
-                    _hold_leaves(t, inputs)
+                t._inputs = arrays  # what backward reads: the arrays of this forward pass
+                if op.saves:  # the leaf arrays among them stay as they are until then
+                    held = None
+                    for x in inputs:
+                        if x.op is None and x._guard:
+                            if held is None:
+                                held = [x.data]
+                            else:
+                                held.append(x.data)
+                    if held is not None:
+                        t._hold = Hold(held)
                 break
     if t is None:
         t = _new(out)
@@ -131,19 +141,6 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
         raise FloatingPointError(f"{op.name} forward produced nan/inf "
                                  f"(input shapes {', '.join(str(x.shape) for x in inputs)})")
     return t
-
-
-def _hold_leaves(t: "Tensor", inputs: Sequence["Tensor"]) -> None:
-    """The leaf arrays ``t``'s backward reads stay as they are until then."""
-    held = None
-    for x in inputs:
-        if x.op is None and x._guard:
-            if held is None:
-                held = [x.data]
-            else:
-                held.append(x.data)
-    if held is not None:
-        t._hold = Hold(held)
 
 
 def _share_view_stamps(t: "Tensor", inputs: Sequence["Tensor"]) -> None:
@@ -197,7 +194,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "_grad", "requires_grad", "_name", "op", "parents", "args",
-                 "groups", "stamp", "_written", "_guard", "_hold", "__weakref__")
+                 "groups", "stamp", "_written", "_guard", "_hold", "_inputs", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__
 
