@@ -361,3 +361,13 @@ def test_numerical_gradients_may_perturb_a_guarded_leaf_and_put_it_back():
     loss.backward()  # the perturbation was undone exactly: no in-place error
     assert tl.rel_error(num, W.grad) < 1e-8
     assert tl.gradcheck(lambda w: (w * w).sum(), [W])
+
+
+def test_a_view_node_of_a_leaf_cannot_be_written_through():
+    W = leaf([1.0, 2.0, 3.0])
+    v = W[0:2]
+    loss = (v * W[1:3]).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        v.data[...] = 0.0
+    loss.backward()
+    np.testing.assert_array_equal(W.grad, [2.0, 4.0, 2.0])

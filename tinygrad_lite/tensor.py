@@ -137,6 +137,8 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
         t = _new(out)
     if out.base is not None:  # a view of an input (reshape, slice, .T): writes stamp both
         _share_view_stamps(t, inputs)
+        if t.op is not None:  # and a raw write through the node cannot reach its input
+            out.setflags(write=False)
     if state.anomaly and out.dtype.kind == "f" and not np.all(np.isfinite(out)):
         raise FloatingPointError(f"{op.name} forward produced nan/inf "
                                  f"(input shapes {', '.join(str(x.shape) for x in inputs)})")
