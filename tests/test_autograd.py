@@ -371,3 +371,25 @@ def test_a_view_node_of_a_leaf_cannot_be_written_through():
         v.data[...] = 0.0
     loss.backward()
     np.testing.assert_array_equal(W.grad, [2.0, 4.0, 2.0])
+
+
+def test_a_node_freed_while_its_thread_holds_the_guard_table_does_not_deadlock():
+    # A garbage collection may free a node (and run its hold's release) in the middle
+    # of another hold's bookkeeping, in the same thread.
+    from tinygrad_lite import autograd
+    W = leaf([1.0, 2.0])
+    done = threading.Event()
+
+    def free_inside_the_lock():
+        loss = (W * W).sum()
+        autograd._lock_acquire()
+        try:
+            del loss  # its release must queue, not wait for the lock this thread holds
+        finally:
+            autograd._unlock_and_drain()
+        done.set()
+
+    t = threading.Thread(target=free_inside_the_lock, daemon=True)
+    t.start()
+    assert done.wait(5), "a release inside the locked table deadlocked"
+    W.data[0] = 5.0  # the queued release was applied

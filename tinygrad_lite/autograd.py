@@ -142,6 +142,7 @@ stamps = itertools.count()
 _last_write = [-1]
 _holds_lock = threading.Lock()
 _lock_acquire, _lock_release = _holds_lock.acquire, _holds_lock.release
+_lock_try = functools.partial(_holds_lock.acquire, False)
 #: id(array) -> [array, number of live nodes reading it]
 _held: dict = {}
 
@@ -154,36 +155,58 @@ class Hold:
     def __init__(self, arrays: list) -> None:
         self.arrays = arrays
         _lock_acquire()
-        for a in arrays:
-            entry = _held.get(id(a))  # (the entry keeps its array alive: ids stay unique)
-            if entry is None:
-                # [array, live holds, made read-only here] (an array the user made
-                # read-only stays theirs: it is never made writable)
-                entry = _held[id(a)] = [a, 0, a.flags.writeable]
-                if entry[2]:
-                    a.setflags(write=False)
-            entry[1] += 1
-        _lock_release()
+        try:
+            for a in arrays:
+                entry = _held.get(id(a))  # (the entry keeps its array alive: ids stay unique)
+                if entry is None:
+                    # [array, live holds, made read-only here] (an array the user made
+                    # read-only stays theirs: it is never made writable)
+                    entry = _held[id(a)] = [a, 0, a.flags.writeable]
+                    if entry[2]:
+                        a.setflags(write=False)
+                entry[1] += 1
+        finally:
+            _unlock_and_drain()
 
     def release(self) -> None:
+        """Give the arrays back. Safe from ``__del__``: a collection may free a node
+        while this thread holds the table's lock, so the release is queued and done by
+        whoever holds the lock next (here, at once, when nobody does)."""
         arrays = self.arrays
         if not arrays:
             return
         self.arrays = None
-        _lock_acquire()
-        for a in arrays:
-            entry = _held[id(a)]
-            entry[1] -= 1
-            if not entry[1]:
-                del _held[id(a)]
-                if entry[2]:
-                    try:
-                        a.setflags(write=True)
-                    except ValueError:  # its base was made read-only meanwhile
-                        pass
-        _lock_release()
+        _released.append(arrays)
+        if _lock_try():
+            _unlock_and_drain()
 
     __del__ = release
+
+
+#: arrays of freed or released holds, waiting for the lock
+_released: list = []
+
+
+def _unlock_and_drain() -> None:
+    """Apply queued releases, then release the table's lock (held by the caller)."""
+    while True:
+        try:
+            while _released:
+                for a in _released.pop():  # (list.pop and append are atomic)
+                    entry = _held[id(a)]
+                    entry[1] -= 1
+                    if not entry[1]:
+                        del _held[id(a)]
+                        if entry[2]:
+                            try:
+                                a.setflags(write=True)
+                            except ValueError:  # its base was made read-only meanwhile
+                                pass
+        finally:
+            _lock_release()
+        # a release queued by another thread after the loop ended waits for no one
+        if not _released or not _lock_try():
+            return
 
 
 def is_held(array: Optional[np.ndarray]) -> bool:
