@@ -343,3 +343,19 @@ def test_cli_prints_the_diagnosis_and_writes_the_diagram(tmp_path):
                         "--no-numeric", "--torch", "off", "--svg", str(bad)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "error: --svg" in r.stderr and not bad.exists()
+
+
+def test_docs_compare_examples_run(tmp_path, monkeypatch, capsys):
+    """Every ```python block of docs/compare.md, in order, in one namespace."""
+    pytest.importorskip("viz")
+    import pathlib
+    import re
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "compare.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 4
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(doc), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "diagnosis: the ReLU mask is missing" in out and "dW1 (4, 10) = X.T (4, 5) @ dz1" in out
