@@ -110,7 +110,7 @@ def test_transposed_hand_gradient_is_a_clear_error(toy):
     _, g = ref.cs231n_two_layer(params, X, y, reg)
     g["W1"] = g["W1"].T
     with pytest.raises(ValueError, match=r"'W1' has shape \(10, 4\), but parameter 'W1' has shape "
-                                         r"\(4, 10\) \(transposed\?\)"):
+                                         r"\(4, 10\) \(transposed\?: it equals the engine's gradient transposed\)"):
         compare_gradients(loss_fn, params, g, numeric=False, torch=False)
 
 

@@ -205,9 +205,14 @@ def test_l2_convention_the_other_way_and_factor_two_off_an_l2_term():
     assert d.name == "b2" and d.diagnosis == "off by a factor of 2"
 
 
-def test_transposed_square_gradient():
+def test_transposed_gradient():
     d = report_for("transposed", hidden=4).first_divergence  # W1 is (4, 4)
     assert d.name == "W1" and d.diagnosis == "transposed"
+    # another shape cannot be compared element by element: the error says what it is
+    with pytest.raises(ValueError, match=r"'W1' has shape \(10, 4\), but parameter 'W1' has shape "
+                                         r"\(4, 10\) \(transposed\?: it equals the engine's gradient "
+                                         r"transposed\)"):
+        report_for("transposed")
 
 
 def test_relu_mask_from_the_wrong_array():

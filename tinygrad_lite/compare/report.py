@@ -16,7 +16,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..gradcheck import eval_numerical_gradient
 from ..tensor import Tensor
-from .diagnose import Case, diagnose, elementwise_errors
+from .diagnose import Case, agree, diagnose, elementwise_errors
 from .graph import EngineGradients, Names, describe
 
 #: The comparisons, in table order.
@@ -533,7 +533,9 @@ def _hand_grads(hand: Hand, params: dict, names: Names, tol: tuple,
         if arr.shape != want:
             hint = ""
             if arr.shape == want[::-1] and len(want) == 2:
-                hint = " (transposed?)"
+                engine = names.walk.whole(t) if consumer is None else names.walk.branch(t, consumer)
+                hint = (" (transposed?: it equals the engine's gradient transposed)"
+                        if agree(arr, engine.T, *tol) else " (transposed?)")
             elif arr.size == t.size:
                 hint = " (same number of elements: a missing or extra keepdims/reshape?)"
             elif len(arr.shape) < len(want) or arr.size < t.size:
