@@ -110,7 +110,7 @@ def test_transposed_hand_gradient_is_a_clear_error(toy):
     _, g = ref.cs231n_two_layer(params, X, y, reg)
     g["W1"] = g["W1"].T
     with pytest.raises(ValueError, match=r"'W1' has shape \(10, 4\), but parameter 'W1' has shape "
-                                         r"\(4, 10\) \(transposed\?\)"):
+                                         r"\(4, 10\) \(transposed\?: it equals the engine's gradient transposed\)"):
         compare_gradients(loss_fn, params, g, numeric=False, torch=False)
 
 
@@ -151,8 +151,12 @@ def test_hand_forms(toy):
 def test_unknown_and_missing_hand_keys(toy):
     params, X, y, reg, loss_fn = toy
     _, g = ref.cs231n_two_layer(params, X, y, reg)
-    with pytest.raises(ValueError, match="'X', which is not a parameter"):
-        compare_gradients(loss_fn, params, {**g, "X": np.zeros(3)}, numeric=False, torch=False)
+    with pytest.raises(ValueError, match=r"'Z', which matches no tensor of the graph \(the "
+                                         r"named tensors with a gradient: probs, scores, a, b2, W2, b1, W1\)"):
+        compare_gradients(loss_fn, params, {**g, "Z": np.zeros(3)}, numeric=False, torch=False)
+    with pytest.raises(ValueError, match=r"'X' \(shape \(5, 4\)\) does not depend on any "
+                                         r"parameter, so it has no gradient"):
+        compare_gradients(loss_fn, params, {**g, "dX": np.zeros(3)}, numeric=False, torch=False)
     del g["b2"]
     report = compare_gradients(loss_fn, params, g, numeric=False, torch=False)
     assert not report.ok() and report.failing() == {"b2"}

@@ -16,6 +16,7 @@ from .ops import OPS, Function
 from .tensor import (Tensor, argmax, broadcast_to, clip, concatenate, exp, expand_dims, grad,
                      log, maximum, ones, ones_like, permute, randn, relu, reshape, sigmoid, sqrt,
                      squeeze, stack, swapaxes, tanh, tensor, transpose, where, zeros, zeros_like)
+from .explain import explain
 from .compare import GradientReport, compare_gradients
 
 from . import data, models, nn, optim  # noqa: E402  (tl.nn.Linear, tl.optim.SGD, ...)

@@ -7,7 +7,7 @@ level, and (softmax, log_softmax, cross_entropy) as Tensor methods.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -16,8 +16,19 @@ from .autograd import Group
 from .tensor import Tensor, _axis, apply
 
 
-def composite(name: str) -> Callable:
-    """Decorator: run the function inside ``Group(name)`` so its nodes are tagged."""
+#: composite name -> the line a hand derivation writes for the gradient of its (first)
+#: tensor input, in the op templates' placeholders (``ops.Function.template``): ``{g}``
+#: the output's gradient, ``{x}`` the input, ``{out}`` the output. ``tl.explain``
+#: prints a composite that has one as a single line.
+TEMPLATES: dict[str, str] = {}
+
+
+def composite(name: str, template: Optional[str] = None) -> Callable:
+    """Decorator: run the function inside ``Group(name)`` so its nodes are tagged;
+    ``template`` is its gradient as one line (see :data:`TEMPLATES`)."""
+    if template is not None:
+        TEMPLATES[name] = template
+
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def tagged(*args: Any, **kwargs: Any) -> Any:
@@ -46,7 +57,7 @@ def _row_max(op: str, x: Tensor, axis: int) -> np.ndarray:
         raise type(e)(f"{op}: {e} (input shape {x.shape})") from None
 
 
-@composite("log_softmax")
+@composite("log_softmax", "{g} - softmax({x}) * {g}.sum(axis=-1, keepdims=True)")
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """log(softmax(x)) = (x - max) - log(sum(exp(x - max))): the max shift keeps
     exp from overflowing (scores of 1e4 are fine) and changes no gradient, so it
@@ -56,7 +67,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
-@composite("softmax")
+@composite("softmax", "{out} * ({g} - ({g} * {out}).sum(axis=-1, keepdims=True))")
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(x - max) / sum(exp(x - max)) along ``axis``."""
     x = _as_tensor(x)
@@ -81,7 +92,7 @@ def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
     return labels
 
 
-@composite("cross_entropy")
+@composite("cross_entropy", "{g} * (softmax({x}) - onehot(y)) / N")
 def cross_entropy(logits: Any, labels: Any) -> Tensor:
     """Mean softmax cross-entropy of (N, C) ``logits`` against integer ``labels`` (N,):
     ``mean_i (log sum_j exp(s_ij) - s_iy_i)``, cs231n's softmax loss. The row max

@@ -10,6 +10,13 @@ Each primitive is a small ``Function`` subclass holding, side by side:
   the *broadcast* shape: summing back to each input's own shape happens once,
   centrally, in ``autograd.input_grads``. It is a pure function of its arguments.
 * ``rule``: the local gradient rule as text, printed by the diagrams;
+* ``template``: the same rule as the line a hand derivation writes, one text per
+  input (``"{g} * ({x} > 0)"``), filled in by ``tl.explain`` with the tensors'
+  names: ``{g}`` the output's gradient, ``{a}``/``{b}`` (``{x}``) the inputs,
+  ``{out}`` the output, ``{n}`` how many inputs each output element reduces, the
+  op's arguments by name; ``{a.T:s}`` is ``a.T`` with its shape, ``{g:spread}`` g
+  broadcast back over reduced axes, and ``sum_to(...)`` marks a gradient summed back
+  to a broadcast input's shape;
 * ``symbol``: the gate's label in diagrams (``label(**args)`` may refine it);
 * ``torch(*ts, **args)``: the same op in PyTorch (imported lazily), so a recorded
   graph can be replayed there without a second table.
@@ -156,6 +163,8 @@ class Function:
     name: str = ""
     symbol: str = ""
     rule: str = ""
+    #: one text per input (one for all inputs of a variadic op): see the module docstring
+    template: tuple = ()
     #: True when every gradient ``backward`` returns is ``g``, a view of it, or a new array
     #: (never an input, the output or an array kept elsewhere): the engine then adds
     #: later gradients into the new ones in place. The built-in ops promise it; a
@@ -198,6 +207,11 @@ class Function:
     def label(cls, **args: Any) -> str:
         """The gate's label in a diagram."""
         return cls.symbol
+
+    @classmethod
+    def templates(cls, **args: Any) -> tuple:
+        """``template`` for these arguments (an op whose text depends on them overrides it)."""
+        return cls.template
 
     @classmethod
     def apply(cls, *inputs: Any, **args: Any) -> "Tensor":  # noqa: F821
@@ -263,6 +277,7 @@ class Add(Function):
     symbol = "+"
     saves = False
     rule = "d(a+b)/da = 1, d(a+b)/db = 1"
+    template = ("sum_to({g})", "sum_to({g})")
 
     @staticmethod
     def forward(xp, a, b):
@@ -281,6 +296,7 @@ class Sub(Function):
     symbol = "-"
     saves = False
     rule = "d(a-b)/da = 1, d(a-b)/db = -1"
+    template = ("sum_to({g})", "sum_to(-{g})")
 
     @staticmethod
     def forward(xp, a, b):
@@ -298,6 +314,7 @@ class Sub(Function):
 class Mul(Function):
     symbol = "*"
     rule = "d(a*b)/da = b, d(a*b)/db = a"
+    template = ("sum_to({g} * {b})", "sum_to({g} * {a})")
 
     @staticmethod
     def forward(xp, a, b):
@@ -319,6 +336,7 @@ class Mul(Function):
 class Div(Function):
     symbol = "/"
     rule = "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2"
+    template = ("sum_to({g} / {b})", "sum_to(-{g} * {a} / {b}**2)")
 
     @staticmethod
     def forward(xp, a, b):
@@ -339,6 +357,8 @@ class Div(Function):
 class Maximum(Function):
     symbol = "max"
     rule = "d max(a,b)/da = 1[a > b] (+1/2 where a == b), d/db likewise"
+    template = ("sum_to({g} * (({a} > {b}) + 0.5 * ({a} == {b})))",
+                "sum_to({g} * (({b} > {a}) + 0.5 * ({a} == {b})))")
 
     @staticmethod
     def forward(xp, a, b):
@@ -361,6 +381,7 @@ class Maximum(Function):
 class Where(Function):
     symbol = "where"
     rule = "d where(c,a,b)/da = 1[c], d/db = 1[not c]"
+    template = ("sum_to(where({condition}, {g}, 0))", "sum_to(where({condition}, 0, {g}))")
 
     @staticmethod
     def forward(xp, a, b, condition):
@@ -390,6 +411,7 @@ def _matmul_error(a: np.ndarray, b: np.ndarray) -> Optional[str]:
 class Matmul(Function):
     symbol = "@"
     rule = "d(a@b)/da = g @ b.T, d(a@b)/db = a.T @ g"
+    template = ("{g:s} @ {b.T:s}", "{a.T:s} @ {g:s}")
 
     @staticmethod
     def forward(xp, a, b):
@@ -437,6 +459,7 @@ class Neg(Function):
     symbol = "*-1"
     saves = False
     rule = "d(-x)/dx = -1"
+    template = ("-{g}",)
 
     @staticmethod
     def forward(xp, x):
@@ -476,9 +499,16 @@ class Pow(Function):
     def label(cls, exponent):
         return "1/x" if exponent == -1 else f"**{exponent:g}"
 
+    @classmethod
+    def templates(cls, exponent):
+        if exponent == 2:
+            return ("2 * {g} * {x}",)
+        return (f"{{g}} * {exponent:g} * {{x}}**{exponent - 1:g}",)
+
 
 class Exp(Function):
     rule = "d exp(x)/dx = exp(x)"
+    template = ("{g} * {out}",)
 
     @staticmethod
     def forward(xp, x):
@@ -495,6 +525,7 @@ class Exp(Function):
 
 class Log(Function):
     rule = "d log(x)/dx = 1/x"
+    template = ("{g} / {x}",)
 
     @staticmethod
     def forward(xp, x):
@@ -511,6 +542,7 @@ class Log(Function):
 
 class Sqrt(Function):
     rule = "d sqrt(x)/dx = 1/(2 sqrt(x))"
+    template = ("{g} / (2 * {out})",)
 
     @staticmethod
     def forward(xp, x):
@@ -527,6 +559,7 @@ class Sqrt(Function):
 
 class Abs(Function):
     rule = "d|x|/dx = sign(x)"
+    template = ("{g} * sign({x})",)
 
     @staticmethod
     def forward(xp, x):
@@ -543,6 +576,7 @@ class Abs(Function):
 
 class Relu(Function):
     rule = "d relu(x)/dx = 1[x > 0]"
+    template = ("{g} * ({x} > 0)",)
 
     @staticmethod
     def forward(xp, x):
@@ -560,6 +594,7 @@ class Relu(Function):
 class Sigmoid(Function):
     symbol = "sigmoid"
     rule = "d sigmoid(x)/dx = s(x) * (1 - s(x))"
+    template = ("{g} * {out} * (1 - {out})",)
 
     @staticmethod
     def forward(xp, x):
@@ -576,6 +611,7 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     rule = "d tanh(x)/dx = 1 - tanh(x)^2"
+    template = ("{g} * (1 - {out}**2)",)
 
     @staticmethod
     def forward(xp, x):
@@ -592,6 +628,7 @@ class Tanh(Function):
 
 class Clip(Function):
     rule = "d clip(x,lo,hi)/dx = 1[lo <= x <= hi]"
+    template = ("sum_to({g} * (({x} >= {min}) & ({x} <= {max})))",)
 
     @staticmethod
     def forward(xp, x, min, max):
@@ -624,6 +661,7 @@ class Cast(Function):
     symbol = "astype"
     saves = False
     rule = "d x.astype(t)/dx = 1"
+    template = ("{g}",)
 
     @staticmethod
     def forward(xp, x, dtype):
@@ -643,6 +681,7 @@ class Cast(Function):
 class Sum(Function):
     saves = False
     rule = "d sum(x)/dx = 1 (g broadcast back over the summed axes)"
+    template = ("{g:spread}",)
 
     @staticmethod
     def forward(xp, x, axis, keepdims):
@@ -669,6 +708,7 @@ def _count(x: Any, out: Any) -> int:
 class Mean(Function):
     saves = False
     rule = "d mean(x)/dx = 1/n (g broadcast back over the averaged axes)"
+    template = ("{g:spread} / {n}",)
 
     @staticmethod
     def forward(xp, x, axis, keepdims):
@@ -695,6 +735,7 @@ class Mean(Function):
 
 class Std(Function):
     rule = "d std(x)/dx = (x - mean(x)) / ((n - ddof) * std(x)), 0 where std(x) = 0"
+    template = ("{g:spread} * ({x} - mean({x})) / (({n} - {ddof}) * {out})",)
 
     @staticmethod
     def forward(xp, x, axis, keepdims, ddof):
@@ -720,6 +761,7 @@ class Std(Function):
 
 class Max(Function):
     rule = "d max(x)/dx = 1[x == max] / (number of ties)"
+    template = ("{g:spread} * ({x} == max({x})) / ties",)
 
     @staticmethod
     def forward(xp, x, axis, keepdims):
@@ -742,6 +784,7 @@ class Max(Function):
 
 class Min(Max):
     rule = "d min(x)/dx = 1[x == min] / (number of ties)"
+    template = ("{g:spread} * ({x} == min({x})) / ties",)
 
     @staticmethod
     def forward(xp, x, axis, keepdims):
@@ -758,6 +801,7 @@ class Min(Max):
 
 class Reshape(Function):
     rule = "d reshape(x)/dx: g reshaped back to x's shape"
+    template = ("{g}.reshape({x.shape})",)
 
     @staticmethod
     def forward(xp, x, shape):
@@ -775,6 +819,7 @@ class Reshape(Function):
 class Transpose(Function):
     symbol = "T"
     rule = "d transpose(x)/dx: g transposed back (inverse permutation)"
+    template = ("{g}.T",)
 
     @staticmethod
     def forward(xp, x, axes):
@@ -788,6 +833,10 @@ class Transpose(Function):
         # the wrong permutation.
         return (xp.transpose(g, tuple(np.argsort([a % g.ndim for a in axes]).tolist())),)
 
+    @classmethod
+    def templates(cls, axes):
+        return cls.template if axes is None else ("transpose({g}, argsort([{axes}]))",)
+
     @staticmethod
     def torch(x, axes):
         # One tuple argument: permute() with no arguments fails on a 0-d tensor.
@@ -798,6 +847,7 @@ class BroadcastTo(Function):
     name = "broadcast_to"
     symbol = "expand"
     rule = "d broadcast_to(x)/dx: g summed back over the broadcast axes"
+    template = ("sum_to({g})",)
 
     @staticmethod
     def forward(xp, x, shape):
@@ -838,6 +888,7 @@ def _torch_index(x: Any, index: Any) -> Any:
 class Getitem(Function):
     symbol = "[]"
     rule = "d x[i]/dx: g scattered back to the picked places (repeats add up)"
+    template = ("scatter_add({g}, {x.shape}, [{index}])",)
 
     @staticmethod
     def forward(xp, x, index):
@@ -858,6 +909,7 @@ class ScatterAdd(Function):
     symbol = "scatter"
     saves = False
     rule = "d scatter_add(g, i)/dg = the picked places of the gradient, g2[i]"
+    template = ("{g}[{index}]",)
 
     @staticmethod
     def forward(xp, g, shape, index):
@@ -879,6 +931,7 @@ class Concatenate(Function):
     symbol = "concat"
     saves = False
     rule = "d concat(xs)/dx_i: the slice of g that x_i filled"
+    template = ("{g}[the slice input {i} filled along axis {axis}]",)
 
     @staticmethod
     def forward(xp, *xs, axis):
@@ -902,6 +955,7 @@ class Concatenate(Function):
 class Stack(Function):
     saves = False
     rule = "d stack(xs)/dx_i = g[..., i, ...] along the new axis"
+    template = ("{g}.take({i}, axis={axis})",)
 
     @staticmethod
     def forward(xp, *xs, axis):

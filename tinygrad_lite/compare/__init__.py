@@ -1,19 +1,21 @@
 """Compare gradients: the engine's against a hand derivation, central differences
-and PyTorch, parameter by parameter (docs/compare.md).
+and PyTorch, parameter by parameter and for the intermediates the hand side names,
+with the first wrong wire and a diagnosis (docs/compare.md).
 
     from tinygrad_lite.compare import compare_gradients
     report = compare_gradients(loss_fn, params, hand=my_derivation)
-    print(report); report.ok(); report.worst; report.failing()
+    print(report); report.ok(); report.first_divergence; report.wrong_wires()
 
 ``python -m tinygrad_lite.compare --model cs231n|ng|column|scratch`` prints the
 report for that seed's network.
 """
-from .report import (DEFAULT_TOLERANCES, KINDS, Comparison, GradientReport, Row, Worst,
-                     compare_gradients)
+from .graph import named
+from .report import (DEFAULT_TOLERANCES, KINDS, Comparison, Divergence, GradientReport, Row,
+                     Worst, compare_gradients)
 from .seeds import (BUGS, MODELS, Problem, broken_two_layer, column_loss_fn, cs231n_loss_fn,
                     ng_loss_fn, problem, scratch_loss_fn)
 
-__all__ = ["compare_gradients", "GradientReport", "Row", "Comparison", "Worst",
+__all__ = ["compare_gradients", "GradientReport", "Row", "Comparison", "Worst", "Divergence", "named",
            "DEFAULT_TOLERANCES", "KINDS", "problem", "Problem", "MODELS", "BUGS",
            "broken_two_layer", "cs231n_loss_fn", "ng_loss_fn", "column_loss_fn",
            "scratch_loss_fn", "run"]

@@ -1,5 +1,6 @@
 """``python -m tinygrad_lite.compare --model cs231n|ng|column|scratch``: print the
-gradient comparison report for that seed's network; exit status 1 if it fails."""
+gradient comparison report for that seed's network (with the first wrong wire and
+its diagnosis) and, with ``--svg PATH``, write its diagram; exit status 1 if it fails."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,8 @@ def main(argv=None) -> int:
                     help="the PyTorch column: auto (when installed), on (required), off")
     ap.add_argument("--h", type=float, default=1e-5, help="central-difference step (default 1e-5)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--svg", metavar="PATH", default=None,
+                    help="write the compare diagram (wrong wires marked) as SVG to PATH")
     args = ap.parse_args(argv)
     try:
         report = run(args.model, args.data, args.seed, l2_half=args.l2_half, bug=args.bug,
@@ -37,7 +40,23 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report.to_markdown() if args.markdown else report)
+    if args.svg:
+        try:
+            write_diagram(report, args.svg)
+        except (ImportError, OSError, RuntimeError) as e:
+            print(f"error: --svg {args.svg}: {e}", file=sys.stderr)
+            return 2
+        print(f"diagram: {args.svg}")
     return 0 if report.ok() else 1
+
+
+def write_diagram(report, path: str) -> None:
+    """The report's graph as a circuit diagram, wrong wires marked, written to ``path``
+    (viz is imported here: the library side of compare does not depend on it)."""
+    import viz
+    svg = viz.render_svg(report.graph, None, compare=report)
+    with open(path, "w", encoding="utf-8") as f:  # rendered first: a failure writes nothing
+        f.write(svg)
 
 
 if __name__ == "__main__":

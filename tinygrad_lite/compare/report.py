@@ -1,5 +1,7 @@
-"""``compare_gradients`` and ``GradientReport``: per parameter, does a gradient agree
-with the engine's? Against a hand derivation, central differences and PyTorch.
+"""``compare_gradients`` and ``GradientReport``: per parameter (and per named
+intermediate or branch the hand side gives), does a gradient agree with the
+engine's? Against a hand derivation, central differences and PyTorch; the first
+wrong wire in backward order, with a diagnosis.
 
 See docs/compare.md.
 """
@@ -12,7 +14,10 @@ from typing import Any, Callable, Mapping, Optional, Union
 import numpy as np
 
 from ..autograd import no_grad
+from ..gradcheck import eval_numerical_gradient
 from ..tensor import Tensor
+from .diagnose import Case, agree, diagnose, elementwise_errors
+from .graph import EngineGradients, Names, describe
 
 #: The comparisons, in table order.
 KINDS = ("hand", "numeric", "torch")
@@ -27,13 +32,10 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "torch": (1e-9, 1e-12),
 }
 
-Hand = Union[None, Mapping[str, Any], Callable[[dict], Any]]
+Hand = Union[None, Mapping[Any, Any], Callable[[dict], Any]]
 
-
-def _elementwise(e: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cs231n's relative error and the absolute difference, element by element."""
-    diff = np.abs(e - o)
-    return diff / np.maximum(1e-8, np.abs(e) + np.abs(o)), diff
+#: What a row is: a parameter, a named intermediate tensor, or one branch of a fan-out.
+ROLES = ("param", "intermediate", "branch")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Comparison:
         other = np.asarray(other, dtype=np.float64)
         if engine.size == 0:
             return cls(kind, 0.0, 0.0, None, None, None, True, 0, 0, rtol, atol)
-        rel, diff = _elementwise(engine, other)
+        rel, diff = elementwise_errors(engine, other)
         good = (diff <= atol) | (rel <= rtol)  # nan compares False: a nan fails
         bad = ~good
         # nan-aware "largest": a nan counts as the largest of all
@@ -87,12 +89,22 @@ class Comparison:
 
 @dataclass
 class Row:
-    """One parameter: its engine gradient, the other gradients, their comparisons."""
+    """One parameter, intermediate or branch: its engine gradient, the other
+    gradients, their comparisons. ``tensor`` is the Tensor of ``report.graph`` and,
+    for a branch (``role == "branch"``), ``consumer`` the op node it flows back from."""
     name: str
     shape: tuple
     engine: np.ndarray
     others: dict = field(default_factory=dict)        # kind -> array (absent if missing)
     comparisons: dict = field(default_factory=dict)   # kind -> Comparison
+    role: str = "param"
+    tensor: Optional[Tensor] = field(default=None, repr=False, compare=False)
+    consumer: Optional[Tensor] = field(default=None, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        """The name as the tables print it: intermediates and branches marked."""
+        return self.name if self.role == "param" else f"{self.name} ({self.role})"
 
     def ok(self, *kinds: str) -> bool:
         return all(c.ok for k, c in self.comparisons.items() if not kinds or k in kinds)
@@ -114,7 +126,8 @@ class Row:
 
     def as_dict(self) -> dict:
         """A flat dict: name, shape, ok and ``{kind}_{rel_error, max_abs, index, engine, other, ok}``."""
-        out: dict = {"name": self.name, "shape": tuple(self.shape), "ok": self.ok()}
+        out: dict = {"name": self.name, "shape": tuple(self.shape), "role": self.role,
+                     "ok": self.ok()}
         for k, c in self.comparisons.items():
             for f in ("rel_error", "max_abs", "index", "engine", "other", "ok"):
                 out[f"{k}_{f}"] = getattr(c, f)
@@ -149,10 +162,35 @@ class Worst:
                 f"|diff| {self.abs_diff:.2e}){'' if self.ok else '  FAIL'}")
 
 
+@dataclass(frozen=True)
+class Divergence:
+    """The first tensor in backward order (from the loss towards the leaves) whose
+    hand gradient disagrees with the engine's: ``name``, ``kind`` ("hand"), the
+    ``comparison`` of its row, a ``diagnosis`` (empty when no known mistake matches
+    the numbers exactly), the ``tensor`` of ``report.graph`` and, when the wrong part
+    is one branch of a fan-out, the op node ``consumer`` of that branch."""
+    name: str
+    kind: str
+    comparison: Comparison
+    diagnosis: str
+    tensor: Tensor = field(repr=False)
+    consumer: Optional[Tensor] = field(default=None, repr=False)
+    role: str = "param"
+
+    def __str__(self) -> str:
+        c = self.comparison
+        what = "no hand gradient" if c.missing else f"{c.n_failing} of {c.size} elements differ"
+        head = self.name if self.role == "param" else f"{self.name} ({self.role})"
+        if self.consumer is not None and self.role != "branch":
+            head += f", its branch into {describe(self.consumer, self.tensor)}"
+        return f"first wrong wire (backward order): {head}, {what}"
+
+
 class GradientReport:
     """The result of :func:`compare_gradients`.
 
-    - ``rows``: one :class:`Row` per parameter (``report["W1"]`` is that row);
+    - ``rows``: one :class:`Row` per parameter (``report["W1"]`` is that row), then
+      the intermediates and branches the hand side gives, in backward order;
     - ``kinds``: the comparisons made, among ``"hand", "numeric", "torch"``;
     - ``losses``: ``{"engine": float, "hand": float | None, "torch": float | None}``
       and ``loss_checks``: kind -> :class:`Comparison` of those losses;
@@ -162,12 +200,14 @@ class GradientReport:
       ``.grad`` is set) and ``leaves``: name -> the leaf Tensor of that parameter
       in ``graph`` (``leaf.name == name``). For diagrams: ``viz`` marks the wires
       into ``leaves[n]`` for ``n in report.failing()``.
-    - ``notes``: what was skipped or worth knowing (torch absent, tiny gradients, ...).
+    - ``notes``: what was skipped or worth knowing (torch absent, tiny gradients, ...);
+    - ``first_divergence``: a :class:`Divergence` (None when every hand gradient
+      agrees) and ``wrong_wires()``: ``(tensor, consumer)`` for each wrong wire.
     """
 
     def __init__(self, rows: list, kinds: tuple, losses: dict, loss_checks: dict,
                  tolerances: dict, notes: list, graph: Tensor, leaves: dict, h: float,
-                 title: str = "") -> None:
+                 title: str = "", walk: Optional[EngineGradients] = None) -> None:
         self.rows = rows
         self.kinds = kinds
         self.losses = losses
@@ -178,6 +218,9 @@ class GradientReport:
         self.leaves = leaves
         self.h = h
         self.title = title
+        self.walk = walk if walk is not None else EngineGradients(graph)
+        self._divergence: Any = self  # not computed yet
+        self._diagnoses: dict = {}      # id(row) -> (diagnosis, wrong consumer)
 
     # -------------------------------------------------------------- queries
     def __getitem__(self, name: str) -> Row:
@@ -207,13 +250,13 @@ class GradientReport:
         return rows_ok and loss_ok
 
     def failing(self, kind: str = "hand") -> set:
-        """Names of the parameters whose engine-vs-``kind`` comparison fails
-        (``kind="any"``: any comparison). Empty when that comparison was not made.
-        This is the hook ``viz.draw(root, compare=report)`` reads."""
+        """Names of the parameters and intermediates whose engine-vs-``kind``
+        comparison fails (``kind="any"``: any comparison). Empty when that comparison
+        was not made. This is the hook ``viz.draw(root, compare=report)`` reads."""
         if kind != "any" and kind not in KINDS:
             raise ValueError(f"failing: unknown comparison {kind!r} (one of {', '.join(KINDS)}, any)")
         return {r.name for r in self.rows for k, c in r.comparisons.items()
-                if (kind == "any" or k == kind) and not c.ok}
+                if (kind == "any" or k == kind) and not c.ok and r.role != "branch"}
 
     def as_dicts(self) -> list:
         """One flat dict per parameter (see :meth:`Row.as_dict`)."""
@@ -223,7 +266,7 @@ class GradientReport:
         """The leaf Tensors of ``graph`` for :meth:`failing` (``leaf.name`` is the
         parameter's name), in parameter order."""
         bad = self.failing(kind)
-        return [self.leaves[n] for n in self.names if n in bad]
+        return [self.leaves[r.name] for r in self.rows if r.role == "param" and r.name in bad]
 
     def failures(self) -> list:
         """``[(param, Comparison), ...]`` for every failing comparison, in table order."""
@@ -249,15 +292,92 @@ class GradientReport:
         name, c = best
         return Worst(name, c.kind, c.index, c.engine, c.other, c.rel_error, c.max_abs, c.ok)
 
+    # -------------------------------------------------------------- the first wrong wire
+    def _wrong_rows(self) -> list:
+        """Rows whose hand gradient is given and disagrees, in backward order
+        (a tensor's whole row before its branches)."""
+        bad = [r for r in self.rows if "hand" in r.comparisons and not r["hand"].ok
+               and not r["hand"].missing]
+        return sorted(bad, key=self._backward_key)
+
+    def _backward_key(self, row: Row) -> tuple:
+        far = len(self.walk.order)  # a parameter that does not reach the loss: last
+        pos = self.walk.position.get(id(row.tensor), far)
+        sub = -1 if row.consumer is None else self.walk.position.get(id(row.consumer), far)
+        return pos, sub
+
+    def _case(self, row: Row) -> Case:
+        rtol, atol = self.tolerances["hand"]
+        others = [r for r in self.rows if r is not row and r.tensor is not row.tensor
+                  and "hand" in r.comparisons]
+        return Case(row.name if row.role != "branch" else (row.tensor.name or row.name),
+                    row.tensor, row.others["hand"], row.engine, self.walk, rtol, atol,
+                    others_agree=all(r["hand"].ok for r in others), consumer=row.consumer)
+
+    def _diagnosis(self, row: Row) -> tuple:
+        if id(row) not in self._diagnoses:
+            self._diagnoses[id(row)] = diagnose(self._case(row))
+        return self._diagnoses[id(row)]
+
+    def _branch_rows(self, t: Tensor) -> list:
+        return [r for r in self.rows if r.role == "branch" and r.tensor is t]
+
+    @property
+    def first_divergence(self) -> Optional[Divergence]:
+        """The first tensor in backward order (from the loss towards the leaves) whose
+        hand gradient disagrees, with a diagnosis; when every hand gradient given
+        agrees, the first one the hand side leaves out; None when all agree."""
+        if self._divergence is self:
+            self._divergence = self._find_divergence()
+        return self._divergence
+
+    def _find_divergence(self) -> Optional[Divergence]:
+        wrong = self._wrong_rows()
+        if not wrong:
+            missing = [r for r in self.rows if "hand" in r.comparisons and r["hand"].missing]
+            if not missing:
+                return None
+            r = min(missing, key=self._backward_key)
+            return Divergence(r.name, "hand", r["hand"], "the hand side gives no gradient for it",
+                              r.tensor, r.consumer, r.role)
+        row = wrong[0]
+        text, consumer = self._diagnosis(row)
+        if row.role == "branch":
+            consumer = row.consumer
+        else:
+            bad_branches = [b for b in self._branch_rows(row.tensor) if not b["hand"].ok]
+            if bad_branches:
+                consumer = bad_branches[0].consumer
+        return Divergence(row.name, "hand", row["hand"], text, row.tensor, consumer, row.role)
+
+    def wrong_wires(self) -> list:
+        """``(tensor, consumer)`` for each wire whose hand gradient disagrees, in
+        backward order: ``tensor`` is a Tensor of ``graph``; ``consumer`` is None (its
+        whole gradient is wrong) or the op node whose branch is wrong, when the hand
+        side gives that branch or when one branch alone explains the difference."""
+        out: list = []
+        for row in self._wrong_rows():
+            if row.role == "branch":
+                pair = (row.tensor, row.consumer)
+            elif self._branch_rows(row.tensor):
+                if any(not b["hand"].ok for b in self._branch_rows(row.tensor)):
+                    continue  # the wrong branch rows name the wires
+                pair = (row.tensor, None)
+            else:
+                pair = (row.tensor, self._diagnosis(row)[1])
+            if not any(pair[0] is t and pair[1] is c for t, c in out):
+                out.append(pair)
+        return out
+
     # -------------------------------------------------------------- rendering
     def _table(self) -> tuple[list, list]:
-        head = ["param", "shape"]
+        head = ["param" if all(r.role == "param" for r in self.rows) else "tensor", "shape"]
         for k in self.kinds:
             head += [f"{k} rel_error", f"{k} max|diff|"]
         head.append("ok")
         body = []
         for r in self.rows:
-            line = [r.name, str(tuple(r.shape))]
+            line = [r.label, str(tuple(r.shape))]
             for k in self.kinds:
                 c = r.comparisons.get(k)
                 if c is None:
@@ -320,8 +440,15 @@ class GradientReport:
         if w is not None:
             lines.append(f"worst: {w}")
         lines += self._failure_lines()
+        lines += self._divergence_lines()
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+    def _divergence_lines(self) -> list:
+        d = self.first_divergence
+        if d is None:
+            return []
+        return [str(d), f"diagnosis: {d.diagnosis or 'none (the difference matches no known mistake exactly)'}"]
 
     def to_markdown(self) -> str:
         head, body = self._table()
@@ -333,7 +460,7 @@ class GradientReport:
         lines += ["", esc(self._tol_line())]
         w = self.worst
         extra = ([f"worst: {w}"] if w is not None else []) + self._failure_lines() + \
-            [f"note: {n}" for n in self.notes]
+            self._divergence_lines() + [f"note: {n}" for n in self.notes]
         lines += [f"- {esc(x)}" for x in extra]
         return "\n".join(lines) + "\n"
 
@@ -369,7 +496,10 @@ def _engine_loss(loss_fn: Callable, tensors: dict) -> Tensor:
     return out
 
 
-def _hand_grads(hand: Hand, params: dict, notes: list) -> tuple[Optional[float], dict]:
+def _hand_grads(hand: Hand, params: dict, names: Names, tol: tuple,
+                notes: list) -> tuple[Optional[float], dict, dict]:
+    """The hand side's loss (or None), its gradients by row name, and row name ->
+    ``(tensor, consumer)`` of the graph each one is the gradient of."""
     loss = None
     if callable(hand) and not isinstance(hand, Mapping):
         copies = {k: v.copy() for k, v in params.items()}
@@ -388,30 +518,33 @@ def _hand_grads(hand: Hand, params: dict, notes: list) -> tuple[Optional[float],
     if not isinstance(hand, Mapping):
         raise TypeError(f"compare_gradients: hand must be a dict name -> gradient, a callable "
                         f"params -> dict or (loss, dict), or None; got {type(hand).__name__}")
-    grads = {}
+    grads, targets = {}, {}
     for key, g in hand.items():
-        name = key
-        if name not in params and isinstance(key, str) and key.startswith("d") and key[1:] in params:
-            name = key[1:]  # seed 002 keys its gradients dW1, db1, ...
-        if name not in params:
-            raise ValueError(f"compare_gradients: the hand gradients name {key!r}, which is not a "
-                             f"parameter (params: {', '.join(params)})")
+        if isinstance(key, tuple):
+            name, t, consumer = names.branch(key, *tol)
+            name = f"{name} -> {key[1] if isinstance(key[1], str) else consumer.op.symbol}"
+        else:
+            (name, t), consumer = names.tensor(key), None
         if name in grads:
             raise ValueError(f"compare_gradients: the hand gradients give {name!r} twice")
+        targets[name] = (t, consumer)
         arr = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64)
-        want = params[name].shape
+        want = t.shape
         if arr.shape != want:
             hint = ""
             if arr.shape == want[::-1] and len(want) == 2:
-                hint = " (transposed?)"
-            elif arr.size == params[name].size:
+                engine = names.walk.whole(t) if consumer is None else names.walk.branch(t, consumer)
+                hint = (" (transposed?: it equals the engine's gradient transposed)"
+                        if agree(arr, engine.T, *tol) else " (transposed?)")
+            elif arr.size == t.size:
                 hint = " (same number of elements: a missing or extra keepdims/reshape?)"
-            elif len(arr.shape) < len(want) or arr.size < params[name].size:
+            elif len(arr.shape) < len(want) or arr.size < t.size:
                 hint = " (summed over the wrong axis?)"
+            what = "parameter" if name in params else "tensor"
             raise ValueError(f"compare_gradients: the hand gradient for {name!r} has shape "
-                             f"{arr.shape}, but parameter {name!r} has shape {want}{hint}")
+                             f"{arr.shape}, but {what} {t.name!r} has shape {want}{hint}")
         grads[name] = arr
-    return loss, grads
+    return loss, grads, targets
 
 
 def _numeric(loss_fn: Callable, params: dict, h: float) -> dict:
@@ -424,22 +557,14 @@ def _numeric(loss_fn: Callable, params: dict, h: float) -> dict:
     grads = {}
     for name, p in params.items():
         values = dict(params)
-        x = p.copy()
-        values[name] = x
-        g = np.zeros_like(x)
-        for ix in np.ndindex(*x.shape):
-            old = x[ix]
-            x[ix] = old + h
-            plus = f(values)
-            x[ix] = old - h
-            minus = f(values)
-            x[ix] = old
-            g[ix] = (plus - minus) / (2 * h)
-        grads[name] = g
+        values[name] = x = p.copy()  # perturbed in place by eval_numerical_gradient
+        grads[name] = eval_numerical_gradient(lambda _: f(values), x, h=h)
     return grads
 
 
-def _torch(loss: Tensor, leaves: dict, mode: Any, notes: list) -> tuple[Optional[float], Optional[dict]]:
+def _torch(loss: Tensor, tensors: dict, mode: Any, notes: list) -> tuple[Optional[float], Optional[dict]]:
+    """PyTorch's loss and its gradients of ``tensors`` (name -> a tensor of the graph:
+    parameters and intermediates alike)."""
     if mode is False or mode is None:
         return None, None
     if mode not in (True, "auto"):
@@ -453,12 +578,10 @@ def _torch(loss: Tensor, leaves: dict, mode: Any, notes: list) -> tuple[Optional
                               "the torch column)") from None
         notes.append("PyTorch is not installed: the torch comparison was skipped")
         return None, None
-    from ..torch_replay import replay_in_torch
+    from ..torch_replay import replay_in_torch, torch_gradients
     try:
-        out, made = replay_in_torch(loss)
-        names = [n for n in leaves if id(leaves[n]) in made]
-        found = torch.autograd.grad(out.reshape(()), [made[id(leaves[n])] for n in names],
-                                    allow_unused=True) if names else []
+        out, _ = replay_in_torch(loss)
+        found = torch_gradients(loss, list(tensors.values()))
     except Exception as e:  # an op without a torch twin, a user op, ...
         if mode is True:
             raise RuntimeError(f"compare_gradients: replaying the graph in PyTorch failed: "
@@ -466,10 +589,7 @@ def _torch(loss: Tensor, leaves: dict, mode: Any, notes: list) -> tuple[Optional
         notes.append(f"replaying the graph in PyTorch failed ({type(e).__name__}: {e}): "
                      f"the torch comparison was skipped")
         return None, None
-    grads = {n: np.zeros(leaves[n].shape) for n in leaves}
-    for n, g in zip(names, found):
-        if g is not None:
-            grads[n] = g.detach().cpu().numpy().astype(np.float64)
+    grads = {n: g.astype(np.float64) for n, g in zip(tensors, found)}
     return float(out.detach().reshape(-1)[0]), grads
 
 
@@ -506,42 +626,51 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
         tol[k] = (float(v[0]), float(v[1]))
     params = _as_params(params, notes)
 
-    # engine
+    # engine: every gradient from one pure walk; backward() too, so the report's graph
+    # carries its gradients in .grad for diagrams
     leaves = {k: Tensor(v.copy(), requires_grad=True, name=k) for k, v in params.items()}
     loss = _engine_loss(loss_fn, leaves)
     if not loss.requires_grad:
         raise ValueError("compare_gradients: the loss does not depend on any parameter "
                          "(did loss_fn use the tensors it was given?)")
+    walk = EngineGradients(loss)
     loss.backward()
-    engine = {}
     for k, t in leaves.items():
-        if t.grad is None:
+        if not walk.reached(t):
             notes.append(f"{k!r} does not reach the loss: its engine gradient is taken as zeros")
-            engine[k] = np.zeros(t.shape)
-        else:
-            engine[k] = np.array(t.grad, dtype=np.float64)
     losses: dict = {"engine": float(loss.data.reshape(-1)[0]), "hand": None, "torch": None}
 
+    # what is compared: the parameters, then what the hand side names, in backward order
+    targets = {k: (t, None) for k, t in leaves.items()}
     others: dict = {}
     if hand is not None:
-        losses["hand"], others["hand"] = _hand_grads(hand, params, notes)
+        names = Names(loss, leaves, walk)
+        losses["hand"], others["hand"], given = _hand_grads(hand, params, names, tol["hand"], notes)
+        extra = {k: v for k, v in given.items() if k not in targets}
+        far = len(walk.order)
+        order = lambda k: tuple(walk.position.get(id(x), far) if x is not None else -1  # noqa: E731
+                                for x in extra[k])
+        targets.update((k, extra[k]) for k in sorted(extra, key=order))
     if numeric:
         others["numeric"] = _numeric(loss_fn, params, h)
-    torch_loss, torch_grads = _torch(loss, leaves, torch, notes)
+    whole = {k: t for k, (t, consumer) in targets.items() if consumer is None}
+    torch_loss, torch_grads = _torch(loss, whole, torch, notes)
     if torch_grads is not None:
         losses["torch"], others["torch"] = torch_loss, torch_grads
     kinds = tuple(k for k in KINDS if k in others)
 
     rows = []
-    for name, p in params.items():
-        row = Row(name, p.shape, engine[name])
+    for name, (t, consumer) in targets.items():
+        role = "param" if name in leaves else ("branch" if consumer is not None else "intermediate")
+        engine = walk.whole(t) if consumer is None else walk.branch(t, consumer)
+        row = Row(name, t.shape, engine, role=role, tensor=t, consumer=consumer)
         for k in kinds:
             rtol, atol = tol[k]
             if name in others[k]:
                 row.others[k] = others[k][name]
-                row.comparisons[k] = Comparison.of(k, engine[name], others[k][name], rtol, atol)
-            else:
-                row.comparisons[k] = Comparison.absent(k, p.size, rtol, atol)
+                row.comparisons[k] = Comparison.of(k, engine, others[k][name], rtol, atol)
+            elif role == "param" or k == "hand":
+                row.comparisons[k] = Comparison.absent(k, t.size, rtol, atol)
         rows.append(row)
 
     loss_checks = {}
@@ -558,4 +687,5 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
             notes.append(f"the engine gradient of {', '.join(tiny)} is at most {atol:g} here, so "
                          f"its comparisons pass on the absolute tolerance and cannot tell a right "
                          f"derivation from zeros: check on other data too")
-    return GradientReport(rows, kinds, losses, loss_checks, tol, notes, loss, leaves, h, title)
+    return GradientReport(rows, kinds, losses, loss_checks, tol, notes, loss, leaves, h, title,
+                          walk=walk)
