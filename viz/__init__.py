@@ -11,7 +11,7 @@ Reads the graph only through the engine's public introspection API and never
 changes it. See docs/viz.md.
 """
 from ._format import GRAD_COLOR, MISMATCH_COLOR, VALUE_COLOR, array_lines, escape, number
-from ._graph import failing_names
+from ._marks import failing_names
 from .draw import Diagram, draw
 from .render import (INSTALL_HINT, RendererNotFound, dot_path, fallback_available, render,
                      render_svg, svg_from_source, which_renderer)
