@@ -312,7 +312,6 @@ then check it. A number is right within <span id="tol"></span>.<span id="score">
     if (n <= 1) $('mode-whole').checked = true;
     mode();
     $('next').disabled = k + 1 >= data.length;
-    $('hint').textContent = n > 1 ? 'Type ' + n + ' numbers in row-major order (NumPy\\'s print-out works), or switch to one element at a time.' : '';
     if (k === 0) {{
       reveal();
       $('question').textContent = 'Step 1 of ' + data.length + ': the backward pass starts at '
@@ -326,6 +325,10 @@ then check it. A number is right within <span id="tol"></span>.<span id="score">
     var el = $('mode-element').checked;
     $('whole').style.display = el ? 'none' : '';
     $('element').style.display = el ? '' : 'none';
+    var n = size(data[k].shape);
+    $('hint').textContent = n <= 1 || k === 0 ? '' : el
+      ? 'Type the element\\'s index (e.g. 0, 1) and its value; the index moves on after each check.'
+      : 'Type ' + n + ' numbers in row-major order (NumPy\\'s print-out works).';
   }}
   function check() {{
     var q = data[k], expected = flat(q.expected).map(num), m = scale(expected);
