@@ -354,16 +354,17 @@ def _gate_width(unit: Any) -> float:
     return 30.0 if len(unit.label) <= 4 else text_width([unit.label], GATE_SIZE) + 20
 
 
-def _direction(G: Graph, wires: list, rankdir: str) -> str:
-    """``rankdir="auto"``: left to right unless that is wider than about 1,400 px."""
+def _direction(G: Graph, wires: list, rankdir: str, boxes: float = 1.0) -> str:
+    """``rankdir="auto"``: left to right unless that is wider than about 1,400 px
+    (``boxes``: how much wider a style's tensor boxes are than the circuit's)."""
     if rankdir != "auto":
         return rankdir
     nodes: dict = {id(u): _gate_width(u) for u in G.units}
     edges = []
     for w in wires:
         box = ("w", w.i)
-        nodes[box] = max(text_width(w.value + w.grad, LABEL_SIZE),
-                         text_width([w.name or ""], NAME_SIZE, bold=True)) + 12
+        nodes[box] = boxes * max(text_width(w.value + w.grad, LABEL_SIZE),
+                                 text_width([w.name or ""], NAME_SIZE, bold=True)) + 12
         if w.t.op is not None:
             edges.append((id(G.unit_of[id(w.t)]), box, 0))
         for unit, texts, _ in w.branches:
@@ -461,57 +462,38 @@ def _box(d: Diagram, w: _Wire, stacked: bool) -> str:
 # ----------------------------------------------------------------- nodes style
 
 def _nodes(d: Diagram, G: Graph, o: _Options, rankdir: str) -> None:
-    """Tensors as boxes (a cluster: name and shape, value in green, grad in red),
-    ops as small nodes between them, as micrograd's draw_dot."""
-    d.attr(compound="true", ranksep="0.3", rankdir="LR" if rankdir == "auto" else rankdir)
+    """Tensors as boxes (a cluster: name, shape and dtype on top, value in green,
+    gradient in red), ops as small nodes between them, as micrograd's draw_dot."""
+    wires = [_wire_parts(G, t, o) for t in G.wires]
+    rankdir = _direction(G, wires, rankdir, boxes=1.25)
+    d.attr(compound="true", ranksep="0.3", rankdir=rankdir)
+    stacked = rankdir in ("LR", "RL")
     for unit in G.units:
         _gate(d, unit, o)
-    anchor = {}
-    for t in G.wires:
-        i = G.index[id(t)]
-        name = G.name(t)
-        wrong = o.marks.wire(t)
-        first = o.marks.first_diagnosis(t)
-        hl = o.highlight is t
-        pen = _pen(wrong, hl, first is not None)
-        head = f"{name} " if name is not None else ""
+    for w in wires:
+        t, i = w.t, w.i
+        head = f"{w.name} " if w.name is not None and w.name != "output" else ""
         head += f"{tuple(t.shape)} {t.dtype}"
+        value = w.value[1:] if t.data.size > o.max_elems and len(w.value) > 1 else w.value
         with d.subgraph(name=f"cluster_t{i}") as c:
-            c.attr(label=escape(head + (" \u2717" if wrong else "")), style="rounded",
-                   color=pen.get("color", "gray40"), penwidth=pen.get("penwidth", "1"),
+            c.attr(label=escape(head + w.mark), style="rounded",
+                   color=w.pen.get("color", "gray40"), penwidth=w.pen.get("penwidth", "1"),
                    fontsize=str(GATE_SIZE), fontname=FONT, fontcolor="black", margin="6")
-            vl = _value_lines(t, o.max_elems)
-            val = lines(*(vl[1:] if t.data.size > o.max_elems and len(vl) > 1 else vl)) \
-                if o.show_values else ""
-            c.node(f"t{i}", label=val or " ", shape="plaintext", fontcolor=VALUE_COLOR,
-                   fontsize=str(LABEL_SIZE), height="0.2")
-            if o.show_grads and t.requires_grad:
-                gl = _grad_lines(G.grad(t), o.max_elems, o.missing, short=True)
-                if wrong:
-                    gl = gl + _wrong_lines(first)
-                c.node(f"tg{i}", label=lines(*gl), shape="plaintext", fontsize=str(LABEL_SIZE),
-                       fontcolor=GRAD_COLOR, height="0.2")
+            c.node(f"t{i}", label=lines(*value) or " ", shape="plaintext",
+                   fontcolor=VALUE_COLOR, fontsize=str(LABEL_SIZE), height="0.2")
+            if w.grad:
+                c.node(f"tg{i}", label=lines(*w.grad), shape="plaintext",
+                       fontsize=str(LABEL_SIZE), fontcolor=GRAD_COLOR, height="0.2")
                 with c.subgraph() as s:
                     s.attr(rank="same")
                     s.node(f"t{i}")
                     s.node(f"tg{i}")
-                c.edge(f"tg{i}", f"t{i}", style="invis")  # value above, grad below
-        anchor[id(t)] = f"t{i}"
+                # value above the gradient (left of it when the graph runs downwards)
+                c.edge(f"tg{i}", f"t{i}", style="invis") if stacked else \
+                    c.edge(f"t{i}", f"tg{i}", style="invis")
         if t.op is not None:
             d.edge(G.unit_of[id(t)].uid, f"t{i}", lhead=f"cluster_t{i}")
-    for t in G.wires:
-        i = G.index[id(t)]
-        dests = G.destinations(t)
-        for unit, uses in dests:
-            texts = []
-            pen = {}
-            if o.show_grads and t.requires_grad and len(dests) > 1:
-                bl = _grad_lines(G.branch_grad(t, uses), o.max_elems, o.missing, short=True)
-                if o.marks.branch(t, unit):
-                    bl = bl + ["\u2717 this branch's hand gradient differs"]
-                    pen = _pen(True, False, False)
-                texts.append((bl, GRAD_COLOR))
-            rule = _rule_for(unit, uses) if o.show_formulas else None
-            if rule:
-                texts.append((_wrapped(rule), FORMULA_COLOR))
-            _labelled(d, anchor[id(t)], unit.uid, texts, {"ltail": f"cluster_t{i}", **pen})
+    for w in wires:
+        for unit, texts, pen in w.branches:
+            _labelled(d, f"t{w.i}", unit.uid, texts,
+                      {"ltail": f"cluster_t{w.i}", **({} if pen is w.pen else pen)})
