@@ -410,11 +410,13 @@ def _wire(d: Diagram, G: Graph, w: _Wire, stacked: bool) -> None:
     leaving the box carries the gradient flowing back along it. The box keeps each
     number with its wire: no label floats between two wires."""
     anchor = _box(d, w, stacked)
+    # the chain of computed wires is kept straight; inputs join it from the side
+    weight = {} if w.t.op is None else {"weight": "4"}
     if w.t.op is not None:
         d.edge(G.unit_of[id(w.t)].uid, anchor, lhead=f"cluster_w{w.i}", arrowhead="none",
-               **w.pen)
+               **weight, **w.pen)
     for unit, texts, pen in w.branches:
-        _labelled(d, anchor, unit.uid, texts, {"ltail": f"cluster_w{w.i}", **pen})
+        _labelled(d, anchor, unit.uid, texts, {"ltail": f"cluster_w{w.i}", **weight, **pen})
 
 
 def _tip(name: Optional[str], t: Tensor) -> str:
