@@ -249,7 +249,7 @@ then check it. A number is right within <span id="tol"></span>.<span id="score">
     return Math.abs(a - e) <= rtol * Math.abs(e) + atol * m;
   }}
   function parse(text) {{
-    var found = text.match(/[-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][-+]?\\d+)?|[-+]?inf(?:inity)?|nan/gi) || [];
+    var found = text.match(/[-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][-+]?\\d+)?|[-+]?\\binf(?:inity)?\\b|\\bnan\\b/gi) || [];
     return found.map(function (s) {{
       s = s.toLowerCase();
       if (s.indexOf('nan') >= 0) return NaN;
