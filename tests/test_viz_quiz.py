@@ -25,7 +25,7 @@ def browser(tmp_path_factory):
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip("headless Chromium and chromedriver are not installed "
                     "(Debian: apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver  # the test extra: a missing selenium is a failure
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     opts = Options()
