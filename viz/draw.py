@@ -334,8 +334,9 @@ def _wire_parts(G: Graph, t: Tensor, o: _Options) -> _Wire:
     for unit, uses in dests:
         texts, pen = [], w.pen
         if len(dests) > 1 and o.show_grads and t.requires_grad:
-            # which branch: the label may sit between two branches of one split
-            bl = [f"\u2192 {unit.label}"] + _grad_lines(G.branch_grad(t, uses), o.max_elems,
+            # which branch: a label may sit nearer another wire than its own
+            head = f"{w.name} \u2192 {unit.label}" if w.name else f"\u2192 {unit.label}"
+            bl = [head] + _grad_lines(G.branch_grad(t, uses), o.max_elems,
                                                          o.missing, short=o.show_values)
             if o.marks.branch(t, unit):
                 bl = bl + ["\u2717 this branch's hand gradient differs"]
@@ -431,24 +432,25 @@ def _name_attrs(pen: dict, bold: bool) -> dict:
 def _box(d: Diagram, w: _Wire, stacked: bool) -> str:
     """A wire's box: value (green), name, gradient (red), in one rank: stacked top
     to bottom when the wires run left to right, side by side when they run top to
-    bottom. Returns the node the wire's edges attach to (they stop at the border)."""
+    bottom. Returns the middle node, where the wire's edges attach (they stop at the
+    border)."""
     i, pen = w.i, w.pen
     parts = []
     with d.subgraph(name=f"cluster_w{i}") as c:
+        # (the fallback measures text narrower than it draws it: room to spare)
         c.attr(label="", style="rounded", color=pen.get("color", BOX_COLOR),
-               penwidth=pen.get("penwidth", "1"), margin="4")
+               penwidth=pen.get("penwidth", "1"), margin="6")
         if w.value:
             c.node(f"v{i}", label=lines(*w.value), shape="plaintext", fontcolor=VALUE_COLOR,
-                   fontsize=str(LABEL_SIZE), width="0", height="0", margin="0.01")
+                   fontsize=str(LABEL_SIZE), width="0", height="0", margin="0.03,0.01")
             parts.append(f"v{i}")
-        if w.name is not None or not stacked or len(parts) + bool(w.grad) != 2:
-            # the name, or a space between value and gradient side by side
-            c.node(f"t{i}", label=escape(w.name + w.mark) if w.name is not None else "",
-                   **_name_attrs(pen, bold=w.t.op is None), tooltip=escape(_tip(w.name, w.t)))
-            parts.append(f"t{i}")
+        # the name, or an empty middle: the wire enters and leaves the box there
+        c.node(f"t{i}", label=escape(w.name + w.mark) if w.name is not None else "",
+               **_name_attrs(pen, bold=w.t.op is None), tooltip=escape(_tip(w.name, w.t)))
+        parts.append(f"t{i}")
         if w.grad:
             c.node(f"q{i}", label=lines(*w.grad), shape="plaintext", fontcolor=GRAD_COLOR,
-                   fontsize=str(LABEL_SIZE), width="0", height="0", margin="0.01")
+                   fontsize=str(LABEL_SIZE), width="0", height="0", margin="0.03,0.01")
             parts.append(f"q{i}")
         if len(parts) > 1:
             with c.subgraph() as s:
@@ -458,7 +460,7 @@ def _box(d: Diagram, w: _Wire, stacked: bool) -> str:
             # a flat edge's tail is left of its head; left to right, dot puts it below
             for a, b in zip(parts, parts[1:]):
                 c.edge(b, a, style="invis") if stacked else c.edge(a, b, style="invis")
-    return parts[len(parts) // 2]
+    return f"t{i}"
 
 
 # ----------------------------------------------------------------- nodes style
