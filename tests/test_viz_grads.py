@@ -204,6 +204,15 @@ def test_steps_show_what_the_walk_knows_so_far():
     assert unknown == [4, 3, 2, 1, 0]  # q, z, y, x become known one by one
 
 
+def test_every_step_is_drawn_in_one_direction():
+    loss, names = toy_net(backward=False)  # long: top to bottom once the numbers are in
+    directions = {re.search(r"rankdir=(\w+)", s.source).group(1)
+                  for s in viz.backprop_steps(loss, names=names)}
+    assert directions == {"TB"}
+    assert {re.search(r"rankdir=(\w+)", s.source).group(1)
+            for s in viz.backprop_steps(loss, rankdir="LR")} == {"LR"}
+
+
 @needs_renderer
 def test_write_steps_html_is_atomic(tmp_path, monkeypatch):
     f = leaf(2.0, "x") * 3

@@ -40,6 +40,7 @@ class Diagram(graphviz.Digraph):
     #: set by ``draw``: the graph's root and the gradients the diagram prints
     _root: Optional[Tensor] = None
     _wire_grads: Optional[WireGrads] = None
+    _rankdir: str = "LR"
 
     def gradient_of(self, t: Tensor, consumer: Optional[Tensor] = None) -> Optional[np.ndarray]:
         """The gradient this diagram prints for ``t`` (a copy), exactly as computed:
@@ -376,7 +377,7 @@ def _direction(G: Graph, wires: list, rankdir: str, boxes: float = 1.0) -> str:
 
 def _circuit(d: Diagram, G: Graph, o: _Options, rankdir: str) -> None:
     wires = [_wire_parts(G, t, o) for t in G.wires]
-    rankdir = _direction(G, wires, rankdir)
+    rankdir = d._rankdir = _direction(G, wires, rankdir)
     d.attr(rankdir=rankdir, compound="true")
     by_tensor = {id(w.t): w for w in wires}
     declared = set()
@@ -469,7 +470,7 @@ def _nodes(d: Diagram, G: Graph, o: _Options, rankdir: str) -> None:
     """Tensors as boxes (a cluster: name, shape and dtype on top, value in green,
     gradient in red), ops as small nodes between them, as micrograd's draw_dot."""
     wires = [_wire_parts(G, t, o) for t in G.wires]
-    rankdir = _direction(G, wires, rankdir, boxes=1.25)
+    rankdir = d._rankdir = _direction(G, wires, rankdir, boxes=1.25)
     d.attr(compound="true", ranksep="0.3", rankdir=rankdir)
     stacked = rankdir in ("LR", "RL")
     for unit in G.units:

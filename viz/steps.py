@@ -61,9 +61,19 @@ def backprop_steps(root: Tensor, gradient: Any = None, **draw_kwargs: Any) -> li
     once it has been reached (the rest show ``?``). Nothing is stored on any tensor;
     it works before ``backward()`` too. ``collapse`` defaults to False here so each
     step's node is visible."""
-    draw_kwargs.setdefault("collapse", False)
-    return [_draw_step(root, s.after, s.node, draw_kwargs)
-            for s in _walk(root, gradient, "backprop_steps")]
+    steps = _walk(root, gradient, "backprop_steps")
+    kw = _step_options(root, steps, draw_kwargs)
+    return [_draw_step(root, s.after, s.node, kw) for s in steps]
+
+
+def _step_options(root: Tensor, steps: list, draw_kwargs: dict) -> dict:
+    """The draw options of every step: no collapsing unless asked for, and one
+    direction for all (``rankdir="auto"`` decided on the last, fullest step), so
+    the picture does not turn as the numbers fill in."""
+    kw = {"collapse": False, **draw_kwargs}
+    if kw.get("rankdir", "auto") == "auto" and steps:
+        kw["rankdir"] = _draw_step(root, steps[-1].after, steps[-1].node, kw)._rankdir
+    return kw
 
 
 def _caption(node: Tensor, names: dict) -> str:
@@ -129,8 +139,8 @@ def write_steps_html(root: Tensor, path: Union[str, os.PathLike], title: Optiona
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 \
                 or not math.isfinite(v):
             raise ValueError(f"write_steps_html: {nm}= must be a finite number >= 0, got {v!r}")
-    draw_kwargs.setdefault("collapse", False)
     steps = _walk(root, gradient, "write_steps_html")
+    draw_kwargs = _step_options(root, steps, draw_kwargs)
     names = name_map(draw_kwargs.get("names"))
     title = title or ("Backpropagation quiz: predict each gradient" if quiz
                       else "Backpropagation, one node at a time")
