@@ -1,6 +1,9 @@
-"""Write docs/figures/*.svg: the cs231n circuits and seed 000's two-layer net, drawn by viz.
+"""Write docs/figures/*.svg: the cs231n circuits and seed 000's two-layer net, drawn by viz
+(which computes every gradient itself: no backward() is called here), and the
+step-by-step and quiz pages of f = (x + y) * z.
 
     python docs/make_figures.py            # uses dot when on PATH, else the pip fallback
+    python docs/make_figures.py --png      # also PNGs with dot, to look at them
 """
 from __future__ import annotations
 
@@ -29,7 +32,6 @@ def add_mul():
     x, y, z = leaf(-2.0, "x"), leaf(5.0, "y"), leaf(-4.0, "z")
     q = x + y
     f = q * z
-    f.backward()
     return f, {"x": x, "y": y, "z": z, "f": f}
 
 
@@ -41,7 +43,6 @@ def neuron(single_gate: bool = False):
     dot = w0 * x0 + w1 * x1 + w2
     # with primitives, as the notes' gates: *-1, exp, +1, 1/x (x ** -1)
     f = dot.sigmoid() if single_gate else (1 + (-dot).exp()) ** -1
-    f.backward()
     return f, {"w0": w0, "x0": x0, "w1": w1, "x1": x1, "w2": w2, "f": f}
 
 
@@ -69,7 +70,6 @@ def two_layer_net(reg: float = 0.05):
             print(f"TwoLayerNet failed ({type(e).__name__}: {e}); drawing the ops by hand")
             loss = None
         if loss is not None:
-            loss.backward()
             return loss, names
     np.random.seed(0)
     W1 = leaf(1e-1 * np.random.randn(4, 10), "W1")
@@ -81,7 +81,6 @@ def two_layer_net(reg: float = 0.05):
     b = a.relu()
     scores = b @ W2 + b2
     loss = tl.cross_entropy(scores, y) + reg * ((W1 ** 2).sum() + (W2 ** 2).sum())
-    loss.backward()
     return loss, {"X": Xt, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "scores": scores,
                   "loss": loss}
 
@@ -158,6 +157,9 @@ def main(png: bool = False) -> None:
     f, names = add_mul()
     path = viz.write_steps_html(f, OUT / "add_mul_steps.html", names=names,
                                 title="f = (x + y) * z, backward one node at a time")
+    print(f"wrote {path.relative_to(HERE.parent)}")
+    path = viz.write_steps_html(f, OUT / "add_mul_quiz.html", names=names, quiz=True,
+                                title="f = (x + y) * z: predict each gradient")
     print(f"wrote {path.relative_to(HERE.parent)}")
 
 

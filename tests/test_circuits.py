@@ -93,3 +93,20 @@ def test_seed_000_softmax_circuit_with_reshape_broadcast():
     for t, g in zip((W1, b1, W2, b2), (X.T @ ga + 2 * reg * w1, ga.sum(axis=0),
                                        h.T @ gs + 2 * reg * w2, gs.sum(axis=0))):
         assert tl.rel_error(t.grad, g) < 1e-10
+
+
+def test_the_circuits_diagrams_show_the_notes_gradients_without_backward():
+    """viz computes each wire's gradient itself: the notes' numbers, no backward()."""
+    import viz
+    x, y, z = (tl.Tensor(v, requires_grad=True) for v in (-2.0, 5.0, -4.0))
+    q = x + y
+    f = q * z
+    d = viz.draw(f)
+    assert [float(d.gradient_of(t)) for t in (f, q, z, x, y)] == [1.0, -4.0, 3.0, -4.0, -4.0]
+    w = tl.Tensor([2.0, -3.0, -3.0], requires_grad=True)
+    xs = tl.Tensor([-1.0, -2.0], requires_grad=True)
+    s = (w[0] * xs[0] + w[1] * xs[1] + w[2]).sigmoid()
+    d = viz.draw(s)
+    np.testing.assert_array_equal(np.round(d.gradient_of(w), 2), [-0.20, -0.39, 0.20])
+    np.testing.assert_array_equal(np.round(d.gradient_of(xs), 2), [0.39, -0.59])
+    assert all(t.grad is None for t in (x, y, z, q, w, xs))

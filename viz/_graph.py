@@ -1,17 +1,19 @@
 """The graph as viz sees it: tensors, uses, collapsed units, gradients per wire.
 
 Reads the engine only through its public introspection API (``.op``, ``.parents``,
-``.args``, ``.groups``, ``.name``, ``.requires_grad``, ``.grad``, ``.data``,
-``tl.input_grads``) and never writes to a tensor.
+``.args``, ``.groups``, ``.name``, ``.requires_grad``, ``.data``) and never writes
+to a tensor; the gradients come from one ``tl.propagate`` walk (``_grads``).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
-import tinygrad_lite as tl
 from tinygrad_lite import Tensor
+
+from ._format import number
+from ._grads import WireGrads
 
 #: ops whose unnamed scalar constant operand is printed inside the gate, as the
 #: notes draw ``+1`` and ``*-1``: name -> (format when the constant is on the right,
@@ -20,11 +22,6 @@ FOLDABLE = {"add": ("+{}", "+{}"), "sub": ("-{}", "{}-"), "mul": ("*{}", "*{}"),
             "div": ("/{}", "{}/"), "maximum": ("max(·,{})", "max({},·)")}
 
 COLLAPSE_MODES = ("functions", "modules", False, None)
-
-
-def _number(v: Any) -> str:
-    from ._format import number
-    return number(v)
 
 
 def name_map(names: Optional[Mapping[str, Any]]) -> dict:
@@ -41,54 +38,6 @@ def name_map(names: Optional[Mapping[str, Any]]) -> dict:
             if isinstance(t, Tensor) and str(k).startswith("_") == pri and id(t) not in out:
                 out[id(t)] = str(k)
     return out
-
-
-def failing_names(compare: Any) -> set:
-    """The parameter names a ``compare=`` object says fail. Duck-typed:
-
-    * an object with ``failing`` (a method, called with no arguments, or an
-      attribute): tinygrad_lite.compare's ``GradientReport.failing()`` gives the
-      parameters whose hand-derived gradient disagrees with the engine's;
-    * a mapping ``name -> ok`` (a bool: False marks the name) or ``name -> report row``
-      (an object with ``ok()`` / ``ok``);
-    * any other iterable of failing names.
-    """
-    if compare is None:
-        return set()
-    fail = getattr(compare, "failing", None)
-    if fail is not None:
-        fail = fail() if callable(fail) else fail
-        return {str(n) for n in fail}
-    if isinstance(compare, Mapping):
-        out = set()
-        for k, v in compare.items():
-            ok = getattr(v, "ok", v)
-            ok = ok() if callable(ok) else ok
-            if not ok:
-                out.add(str(k))
-        return out
-    if isinstance(compare, (str, bytes)):
-        return {str(compare)}
-    try:
-        return {str(n) for n in compare}
-    except TypeError:
-        raise TypeError("compare= takes a GradientReport (anything with .failing()), a dict "
-                        f"name -> ok, or an iterable of failing names; got "
-                        f"{type(compare).__name__}") from None
-
-
-def failing_tensors(compare: Any) -> set:
-    """``id``s of the failing leaves when the report names them as tensors
-    (``GradientReport.failing_leaves()``: the leaves of its own ``report.graph``),
-    so ``draw(report.graph, compare=report)`` marks them even when unnamed."""
-    fl = getattr(compare, "failing_leaves", None)
-    if fl is None:
-        return set()
-    try:
-        leaves = fl() if callable(fl) else fl
-        return {id(t) for t in leaves if isinstance(t, Tensor)}
-    except Exception:
-        return set()
 
 
 class Use:
@@ -114,7 +63,7 @@ class Graph:
     """Everything the drawing needs, computed once per ``draw`` call."""
 
     def __init__(self, root: Tensor, names: Optional[Mapping] = None, collapse: Any = "functions",
-                 grad_of: Optional[Callable[[Tensor], Optional[np.ndarray]]] = None) -> None:
+                 grads: Optional[WireGrads] = None) -> None:
         if not isinstance(root, Tensor):
             raise TypeError(f"draw: root must be a tinygrad_lite Tensor, got {type(root).__name__}")
         if collapse is True:
@@ -124,14 +73,14 @@ class Graph:
         self.root = root
         self.collapse = collapse
         self.names = name_map(names)
-        self.grad_of = grad_of or (lambda t: t.grad)
+        #: the gradients to print (None: the diagram has none)
+        self.grads = grads
         self.tensors = self._walk(root)
         self.index = {id(t): i for i, t in enumerate(self.tensors)}
         self.uses: dict = {id(t): [] for t in self.tensors}
         for t in self.tensors:
             for pos, p in enumerate(t.parents):
                 self.uses[id(p)].append(Use(t, pos))
-        self._ig_cache: dict = {}
         self._build_units()
 
     # ------------------------------------------------------------ structure
@@ -235,7 +184,7 @@ class Graph:
         if fmt is not None and len(t.parents) == 2:
             for pos, p in enumerate(t.parents):
                 if self._is_folded(p):
-                    return fmt[0 if pos == 1 else 1].format(_number(p.data.reshape(())[()]))
+                    return fmt[0 if pos == 1 else 1].format(number(p.data.reshape(())[()]))
         return label
 
     # ------------------------------------------------------------ destinations
@@ -260,22 +209,20 @@ class Graph:
 
     # ------------------------------------------------------------ gradients
     def grad(self, t: Tensor) -> Optional[np.ndarray]:
-        return self.grad_of(t) if t.requires_grad else None
-
-    def _input_grads(self, node: Tensor) -> Optional[list]:
-        key = id(node)
-        if key not in self._ig_cache:
-            g = self.grad_of(node)
-            self._ig_cache[key] = None if g is None else tl.input_grads(node, g)
-        return self._ig_cache[key]
+        """The gradient of ``t`` (every use summed), or None where the walk gave none."""
+        if self.grads is None or not t.requires_grad:
+            return None
+        return self.grads.whole.get(id(t))
 
     def branch_grad(self, t: Tensor, uses: Iterable[Use]) -> Optional[np.ndarray]:
         """The gradient flowing back along the wire into these uses (summed), or
-        None when a consumer's gradient is not known."""
+        None when a consumer has given none (yet)."""
+        if self.grads is None:
+            return None
         total = None
         for use in uses:
-            ig = self._input_grads(use.node)
-            if ig is None or ig[use.pos] is None:
+            pg = self.grads.branch.get((id(use.node), use.pos))
+            if pg is None:
                 return None
-            total = ig[use.pos] if total is None else total + ig[use.pos]
+            total = pg if total is None else total + pg
         return total

