@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..autograd import backward_order, grad, no_grad
 from ..tensor import Tensor
 
 #: The comparisons, in table order.
@@ -344,6 +344,33 @@ class GradientReport:
 
 # ------------------------------------------------------------------ building
 
+def _numbers(value: Any, what: str) -> np.ndarray:
+    """``value`` (an array, a nested list, a number or a Tensor) as a float64 array,
+    or a ``TypeError`` / ``ValueError`` naming ``what`` and what it is instead."""
+    raw = value.data if isinstance(value, Tensor) else value
+    if isinstance(raw, (str, bytes)):
+        raise TypeError(f"compare_gradients: {what} is a {type(raw).__name__} ({raw!r:.40}), "
+                        f"not an array of numbers")
+    try:
+        arr = np.asarray(raw)
+    except ValueError:  # NumPy refuses a nested list whose rows differ in length
+        raise ValueError(f"compare_gradients: {what} is a ragged nested sequence (rows of different "
+                         f"lengths), not an array: {_shape_sketch(raw)}") from None
+    if arr.dtype.kind not in "fiu":
+        ragged = arr.dtype.hasobject and not isinstance(raw, np.ndarray)  # older NumPy: no error
+        kind = "a ragged nested sequence" if ragged else f"an array of dtype {arr.dtype}"
+        raise TypeError(f"compare_gradients: {what} is {kind}, not an array of real numbers")
+    return arr.astype(np.float64)  # always a new array
+
+
+def _shape_sketch(raw: Any) -> str:
+    """The lengths of a nested list's rows, for the ragged-input message."""
+    try:
+        return f"row lengths {[len(r) if hasattr(r, '__len__') else 'scalar' for r in raw][:8]}"
+    except TypeError:
+        return type(raw).__name__
+
+
 def _as_params(params: Any, notes: list) -> dict:
     if not isinstance(params, Mapping) or not params:
         raise TypeError("compare_gradients: params must be a non-empty dict name -> array")
@@ -351,13 +378,41 @@ def _as_params(params: Any, notes: list) -> dict:
     for name, v in params.items():
         if not isinstance(name, str):
             raise TypeError(f"compare_gradients: parameter names must be strings, got {name!r}")
-        arr = v.data if isinstance(v, Tensor) else v
-        if np.asarray(arr).dtype != np.float64:
-            cast.append(f"{name} ({np.asarray(arr).dtype})")
-        out[name] = np.array(arr, dtype=np.float64)  # a copy: nothing of the caller's is touched
+        out[name] = _numbers(v, f"parameter {name!r}")  # a copy: nothing of the caller's is touched
+        given = np.asarray(v.data if isinstance(v, Tensor) else v).dtype
+        if given != np.float64:
+            cast.append(f"{name} ({given})")
     if cast:
         notes.append(f"params cast to float64: {', '.join(cast)}")
     return out
+
+
+def _tolerances(tolerances: Any) -> dict:
+    """:data:`DEFAULT_TOLERANCES` with the user's overrides, each checked."""
+    tol = dict(DEFAULT_TOLERANCES)
+    if tolerances is None:
+        return tol
+    if not isinstance(tolerances, Mapping):
+        raise TypeError(f"compare_gradients: tolerances must be a dict kind -> (rtol, atol), e.g. "
+                        f"{{'numeric': (1e-5, 1e-7)}}; got {type(tolerances).__name__}")
+    for k, v in tolerances.items():
+        if k not in KINDS:
+            raise ValueError(f"compare_gradients: unknown comparison {k!r} in tolerances "
+                             f"(one of {', '.join(KINDS)})")
+        if not isinstance(v, (tuple, list, np.ndarray)) or len(v) != 2:
+            raise TypeError(f"compare_gradients: tolerances[{k!r}] must be a pair (rtol, atol), "
+                            f"got {v!r}")
+        pair = []
+        for what, x in zip(("rtol", "atol"), v):
+            if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+                raise TypeError(f"compare_gradients: tolerances[{k!r}]: {what} must be a number, "
+                                f"got {x!r}")
+            if not math.isfinite(x) or x < 0:
+                raise ValueError(f"compare_gradients: tolerances[{k!r}]: {what} must be a finite "
+                                 f"number >= 0, got {x!r}")
+            pair.append(float(x))
+        tol[k] = (pair[0], pair[1])
+    return tol
 
 
 def _engine_loss(loss_fn: Callable, tensors: dict) -> Tensor:
@@ -367,6 +422,26 @@ def _engine_loss(loss_fn: Callable, tensors: dict) -> Tensor:
     if out.size != 1:
         raise ValueError(f"compare_gradients: loss_fn must return a scalar, got shape {out.shape}")
     return out
+
+
+def _backward_into_own_nodes(loss: Tensor, first_stamp: int) -> dict:
+    """The gradients of ``loss`` for the nodes made since ``first_stamp`` (the report's
+    leaves and what ``loss_fn`` built from them), computed with ``grad`` and stored as
+    ``backward()`` stores them, so the report's graph can be drawn with its gradients.
+    A tensor from outside (one ``loss_fn`` closes over) is left exactly as it was:
+    its ``.grad`` is neither read nor written. Returns id(node) -> gradient."""
+    if not loss.requires_grad:
+        return {}
+    own = [t for t in backward_order(loss) if t.stamp >= first_stamp]
+    found = {}
+    for t, g in zip(own, grad(loss, own, allow_unused=True)):
+        if g is None:
+            continue
+        if t.op is not None:
+            g.setflags(write=False)  # as backward(): an intermediate's gradient is read-only
+        t.grad = g
+        found[id(t)] = g
+    return found
 
 
 def _hand_grads(hand: Hand, params: dict, notes: list) -> tuple[Optional[float], dict]:
@@ -383,7 +458,11 @@ def _hand_grads(hand: Hand, params: dict, notes: list) -> tuple[Optional[float],
                 raise TypeError("compare_gradients: hand(params) must return a dict of gradients "
                                 "or a (loss, dict) pair")
             loss, result = result
-            loss = float(np.asarray(loss).reshape(-1)[0]) if np.size(loss) == 1 else None
+            loss = _numbers(loss, "the loss hand(params) returned")
+            if loss.size != 1:
+                raise ValueError(f"compare_gradients: hand(params) returned a loss of shape "
+                                 f"{loss.shape}; it must be one number")
+            loss = float(loss.reshape(-1)[0])
         hand = result
     if not isinstance(hand, Mapping):
         raise TypeError(f"compare_gradients: hand must be a dict name -> gradient, a callable "
@@ -398,7 +477,7 @@ def _hand_grads(hand: Hand, params: dict, notes: list) -> tuple[Optional[float],
                              f"parameter (params: {', '.join(params)})")
         if name in grads:
             raise ValueError(f"compare_gradients: the hand gradients give {name!r} twice")
-        arr = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64)
+        arr = _numbers(g, f"the hand gradient for {name!r}")
         want = params[name].shape
         if arr.shape != want:
             hint = ""
@@ -499,27 +578,23 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
         raise ValueError(f"compare_gradients: h (the central-difference step) must be a finite "
                          f"number > 0, got {h!r}")
     notes: list = []
-    tol = dict(DEFAULT_TOLERANCES)
-    for k, v in (tolerances or {}).items():
-        if k not in KINDS:
-            raise ValueError(f"compare_gradients: unknown comparison {k!r} in tolerances")
-        tol[k] = (float(v[0]), float(v[1]))
+    tol = _tolerances(tolerances)
     params = _as_params(params, notes)
 
     # engine
     leaves = {k: Tensor(v.copy(), requires_grad=True, name=k) for k, v in params.items()}
     loss = _engine_loss(loss_fn, leaves)
-    if not loss.requires_grad:
+    found = _backward_into_own_nodes(loss, min(t.stamp for t in leaves.values()))
+    if all(id(t) not in found for t in leaves.values()):
         raise ValueError("compare_gradients: the loss does not depend on any parameter "
                          "(did loss_fn use the tensors it was given?)")
-    loss.backward()
     engine = {}
     for k, t in leaves.items():
-        if t.grad is None:
+        if id(t) not in found:
             notes.append(f"{k!r} does not reach the loss: its engine gradient is taken as zeros")
             engine[k] = np.zeros(t.shape)
         else:
-            engine[k] = np.array(t.grad, dtype=np.float64)
+            engine[k] = np.array(found[id(t)], dtype=np.float64)
     losses: dict = {"engine": float(loss.data.reshape(-1)[0]), "hand": None, "torch": None}
 
     others: dict = {}

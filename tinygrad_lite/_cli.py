@@ -1,0 +1,105 @@
+"""What the command-line tools share: argparse types that check a number's range
+(so a bad value is a usage error naming its flag, exit status 2), and a way to run
+``main`` so that a reader closing the pipe (``| head``), Ctrl-C or SIGTERM ends the
+process with one line instead of a traceback."""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+from typing import Callable, Optional, Sequence
+
+__all__ = ["number", "integer", "run_main", "Terminated"]
+
+
+def _interval(low: Optional[float], high: Optional[float], low_open: bool, high_open: bool) -> str:
+    show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{show(low)}, {show(high)}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {show(low)}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {show(high)}"
+    return ""
+
+
+def number(low: Optional[float] = None, high: Optional[float] = None, *, low_open: bool = False,
+           high_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite float in the given range (open or closed ends)."""
+    where = _interval(low, high, low_open, high_open)
+    wanted = f"a finite number {where}".rstrip()
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        ok = math.isfinite(value)
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def integer(low: Optional[int] = None, high: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse ``type``: an int in ``[low, high]``."""
+    wanted = f"an integer {_interval(low, high, False, False)}".rstrip()
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+class Terminated(BaseException):
+    """SIGTERM (or SIGHUP) arrived: raised in the main thread, like KeyboardInterrupt for
+    SIGINT, so ``finally`` blocks clean up before the process ends."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def run_main(main: Callable[[Optional[Sequence[str]]], int], prog: str,
+             argv: Optional[Sequence[str]] = None) -> int:
+    """``main(argv)``'s exit status. A closed stdout (``| head``) ends it quietly
+    (status 1, as Python's own documentation recommends); Ctrl-C (130) and SIGTERM or
+    SIGHUP (128 + the signal) print one line after ``main``'s ``finally`` blocks ran."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _raise_terminated)
+    try:
+        status = main(argv)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at devnull so that flush
+        # does not raise (and print a traceback) a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Terminated as e:
+        print(f"{prog}: terminated by {e}", file=sys.stderr)
+        return 128 + e.signum
