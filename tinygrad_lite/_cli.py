@@ -5,13 +5,15 @@ process with one line instead of a traceback."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
 import sys
-from typing import Callable, Optional, Sequence
+import threading
+from typing import Callable, Iterator, Optional, Sequence
 
-__all__ = ["number", "integer", "run_main", "Terminated"]
+__all__ = ["number", "integer", "run_main", "Terminated", "signals_deferred"]
 
 
 def _interval(low: Optional[float], high: Optional[float], low_open: bool, high_open: bool) -> str:
@@ -103,3 +105,29 @@ def run_main(main: Callable[[Optional[Sequence[str]]], int], prog: str,
     except Terminated as e:
         print(f"{prog}: terminated by {e}", file=sys.stderr)
         return 128 + e.signum
+
+
+_DEFERRED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP that arrive inside the block (or arrived just before
+    and are still pending) take effect when it ends, through the handler that was in
+    place: a few steps that must happen together are never cut in the middle."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals
+        return
+    caught: list = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in _DEFERRED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(caught[0])
