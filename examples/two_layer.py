@@ -181,6 +181,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def out_dir_problem(out: str) -> Optional[str]:
     """Why this run could not write its files to ``out`` (None if it can), found before
     training by creating and removing a file where they would go."""
+    if not out:
+        return "an empty path (use --out . for the current directory)"
     if os.path.lexists(out) and not os.path.isdir(out):
         return f"{out} exists and is not a directory"
     probe = os.path.abspath(out)
@@ -453,24 +455,8 @@ def manifest(args: argparse.Namespace, argv: List[str], results: Dict) -> Dict:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    t0 = time.perf_counter()
-    X, y, X_val, y_val, X_test, y_test = load_data(args)  # a bad split fails here, not later
-    if not args.skip_gradcheck:
-        worst = gradient_check()
-        print(f"worst rel_error {worst:.2e} ({'all < 1e-8: the gradients are right' if worst < 1e-8 else 'too large'})\n")
-    print(f"== 2. data: {args.data}, train {X.shape}, val {X_val.shape}"
-          + (f", test {X_test.shape}" if X_test is not None else ""))
     try:
-        if args.sweep:
-            net, stats, _ = sweep(args, X, y, X_val, y_val)
-        else:
-            print(f"training: H={args.hidden_size}, std={args.std:g}, lr={args.lr:g}, decay={args.lr_decay:g}, "
-                  f"reg={args.reg:g}{' (0.5*reg convention)' if args.l2_half else ''}, "
-                  f"{args.iters} iterations of batch {args.batch_size}", flush=True)
-            t1 = time.perf_counter()
-            net, stats = train_one(args, X, y, X_val, y_val, args.lr, args.reg, args.iters,
-                                   verbose=not args.quiet)
-            print(f"trained in {time.perf_counter() - t1:.1f} s; final loss {stats['loss_history'][-1]:.4f}")
+        return run(args, argv)
     except TrainingDivergedError as e:
         sys.stdout.flush()
         iters = args.sweep_iters if args.sweep else args.iters
@@ -478,11 +464,36 @@ def main(argv=None) -> int:
                 else "the weights became nan or inf in the last step")
         print(f"{PROG}: error: training diverged: {what} (learning rate {e.learning_rate:g}); lower --lr"
               f"{' / --sweep-lrs' if args.sweep else ''}. Nothing was written.", file=sys.stderr)
-        return 1
     except MemoryError as e:
-        print(f"{PROG}: error: out of memory while training ({e}): lower --hidden-size or "
-              f"--batch-size", file=sys.stderr)
-        return 1
+        print(f"{PROG}: error: out of memory ({e}): lower --hidden-size, --batch-size, --points "
+              f"or --num-train. Nothing was written.", file=sys.stderr)
+    except OSError as e:  # a disk that fills while the files are written, ...
+        if isinstance(e, BrokenPipeError):
+            raise
+        print(f"{PROG}: error: writing to {args.out} failed ({e}); it is left as it was",
+              file=sys.stderr)
+    return 1
+
+
+def run(args: argparse.Namespace, argv: List[str]) -> int:
+    """Steps 1 to 3 with checked arguments."""
+    t0 = time.perf_counter()
+    X, y, X_val, y_val, X_test, y_test = load_data(args)  # a bad split fails here, not later
+    if not args.skip_gradcheck:
+        worst = gradient_check()
+        print(f"worst rel_error {worst:.2e} ({'all < 1e-8: the gradients are right' if worst < 1e-8 else 'too large'})\n")
+    print(f"== 2. data: {args.data}, train {X.shape}, val {X_val.shape}"
+          + (f", test {X_test.shape}" if X_test is not None else ""))
+    if args.sweep:
+        net, stats, _ = sweep(args, X, y, X_val, y_val)
+    else:
+        print(f"training: H={args.hidden_size}, std={args.std:g}, lr={args.lr:g}, decay={args.lr_decay:g}, "
+              f"reg={args.reg:g}{' (0.5*reg convention)' if args.l2_half else ''}, "
+              f"{args.iters} iterations of batch {args.batch_size}", flush=True)
+        t1 = time.perf_counter()
+        net, stats = train_one(args, X, y, X_val, y_val, args.lr, args.reg, args.iters,
+                               verbose=not args.quiet)
+        print(f"trained in {time.perf_counter() - t1:.1f} s; final loss {stats['loss_history'][-1]:.4f}")
     results = {"final_loss": stats["loss_history"][-1], "train_accuracy": accuracy(net, X, y),
                "val_accuracy": accuracy(net, X_val, y_val)}
     print(f"train accuracy: {results['train_accuracy']:.4f}")
@@ -492,9 +503,9 @@ def main(argv=None) -> int:
         print(f"test accuracy:  {results['test_accuracy']:.4f}")
     if not args.no_out:
         print(f"\n== 3. writing to {args.out}/", flush=True)
-        with RunOutput(args.out) as run:
-            names = write_outputs(args, net, stats, X, y, run.stage)
-            run.commit(names, manifest(args, argv, results))
+        with RunOutput(args.out) as out:
+            names = write_outputs(args, net, stats, X, y, out.stage)
+            out.commit(names, manifest(args, argv, results))
         for name in names + [MANIFEST]:
             print(f"wrote {os.path.join(args.out, name)}")
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")

@@ -144,6 +144,7 @@ def test_an_out_that_cannot_be_written_is_found_before_training(example, capsys,
     a_file.write_text("mine")
     last = usage_error(example, capsys, "--out", str(a_file))
     assert f"argument --out: {a_file} exists and is not a directory" in last
+    assert "argument --out: an empty path" in usage_error(example, capsys, "--out", "")
     last = usage_error(example, capsys, "--out", str(a_file / "sub" / "out"))
     assert f"cannot create {a_file / 'sub' / 'out'}: {a_file} is not a directory" in last
     assert a_file.read_text() == "mine"
@@ -256,6 +257,20 @@ def test_an_interrupted_run_leaves_out_as_it_was(tmp_path, trigger, sig):
     assert stderr.strip().endswith("interrupted" if sig == signal.SIGINT else "terminated by SIGTERM")
     assert snapshot(out) == before  # byte for byte, no staging directory left behind
     assert check_run_dir(out)["settings"]["seed"] == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_disk_that_fills_while_writing_leaves_out_as_it_was(tmp_path):
+    import resource
+    out = tmp_path / "out"
+    assert run("--iters", "50", "--skip-gradcheck", "--out", str(out)).returncode == 0
+    before = snapshot(out)
+    full_at_20_kb = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # noqa: E731
+    r = run("--iters", "60", "--seed", "2", "--skip-gradcheck", "--out", str(out), preexec_fn=full_at_20_kb)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr == f"two_layer.py: error: writing to {out} failed ([Errno 27] File too large); " \
+                       f"it is left as it was\n"
+    assert snapshot(out) == before
 
 
 def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
