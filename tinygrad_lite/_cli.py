@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 __all__ = ["number", "integer", "run_main", "Terminated", "signals_deferred"]
 
@@ -27,45 +27,36 @@ def _interval(low: Optional[float], high: Optional[float], low_open: bool, high_
     return ""
 
 
-def number(low: Optional[float] = None, high: Optional[float] = None, *, low_open: bool = False,
-           high_open: bool = False) -> Callable[[str], float]:
-    """An argparse ``type``: a finite float in the given range (open or closed ends)."""
-    where = _interval(low, high, low_open, high_open)
-    wanted = f"a finite number {where}".rstrip()
-
-    def parse(text: str) -> float:
+def _checked(convert: Callable[[str], Any], wanted: str, accepts: Callable[[Any], bool]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
-        ok = math.isfinite(value)
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
+        if not accepts(value):
             raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
         return value
 
-    parse.__name__ = "number"
+    parse.__name__ = convert.__name__
     return parse
+
+
+def number(low: Optional[float] = None, high: Optional[float] = None, *, low_open: bool = False,
+           high_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite float in the given range (open or closed ends)."""
+    def accepts(v: float) -> bool:
+        return (math.isfinite(v) and (low is None or (v > low if low_open else v >= low))
+                and (high is None or (v < high if high_open else v <= high)))
+
+    return _checked(float, f"a finite number {_interval(low, high, low_open, high_open)}".rstrip(), accepts)
 
 
 def integer(low: Optional[int] = None, high: Optional[int] = None) -> Callable[[str], int]:
     """An argparse ``type``: an int in ``[low, high]``."""
-    wanted = f"an integer {_interval(low, high, False, False)}".rstrip()
+    def accepts(v: int) -> bool:
+        return (low is None or v >= low) and (high is None or v <= high)
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
+    return _checked(int, f"an integer {_interval(low, high, False, False)}".rstrip(), accepts)
 
 
 class Terminated(BaseException):
