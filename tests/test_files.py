@@ -242,3 +242,24 @@ def test_optimizer_load_changes_nothing_when_anything_is_bad(change, match):
     for i in before["state"]:
         for k in before["state"][i]:
             np.testing.assert_array_equal(after["state"][i][k], before["state"][i][k])
+
+
+def test_load_while_a_graph_is_recorded_is_seen_by_its_backward():
+    model, source = net(0), net(1)
+    X, y = np.random.RandomState(0).randn(5, 4), np.array([0, 1, 2, 2, 1])
+    loss = model.loss_tensor(X, y)  # the graph reads W1: its array is guarded read-only
+    model.load_state_dict(source.state_dict())  # a library write, as an optimizer step
+    assert same_params(model, source)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()  # the old graph would mix old and new weights: refused
+
+
+def test_a_parameter_the_user_made_read_only_stops_the_load_before_any_copy():
+    model = net(0)
+    frozen = model.params["W2"].copy()
+    frozen.setflags(write=False)
+    model.fc2.W.data = frozen
+    before = model.state_dict()
+    with pytest.raises(ValueError, match="parameter W2 is read-only; nothing was loaded"):
+        model.load_state_dict(net(1).state_dict())
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())

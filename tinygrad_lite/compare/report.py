@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from ..autograd import backward_order, grad, no_grad
+from ..autograd import backward_order, no_grad
 from ..tensor import Tensor
 
 #: The comparisons, in table order.
@@ -424,24 +424,18 @@ def _engine_loss(loss_fn: Callable, tensors: dict) -> Tensor:
     return out
 
 
-def _backward_into_own_nodes(loss: Tensor, first_stamp: int) -> dict:
-    """The gradients of ``loss`` for the nodes made since ``first_stamp`` (the report's
-    leaves and what ``loss_fn`` built from them), computed with ``grad`` and stored as
-    ``backward()`` stores them, so the report's graph can be drawn with its gradients.
-    A tensor from outside (one ``loss_fn`` closes over) is left exactly as it was:
-    its ``.grad`` is neither read nor written. Returns id(node) -> gradient."""
-    if not loss.requires_grad:
-        return {}
-    own = [t for t in backward_order(loss) if t.stamp >= first_stamp]
-    found = {}
-    for t, g in zip(own, grad(loss, own, allow_unused=True)):
-        if g is None:
-            continue
-        if t.op is not None:
-            g.setflags(write=False)  # as backward(): an intermediate's gradient is read-only
-        t.grad = g
-        found[id(t)] = g
-    return found
+def _backward_own_nodes(loss: Tensor, leaves: dict) -> None:
+    """``loss.backward()`` into the report's leaves and the nodes ``loss_fn`` built
+    (those made after the leaves), so the report's graph carries its gradients for
+    diagrams. A tensor of the caller's that ``loss_fn`` uses from outside ``params``
+    (a closure) is left exactly as it was: its ``.grad`` is not touched."""
+    first = min(t.stamp for t in leaves.values())
+    own = [t for t in backward_order(loss) if t.stamp >= first] if loss.requires_grad else []
+    reached = {id(t) for t in own}
+    if not any(id(t) in reached for t in leaves.values()):
+        raise ValueError("compare_gradients: the loss does not depend on any parameter "
+                         "(did loss_fn use the tensors it was given?)")
+    loss.backward(inputs=own)
 
 
 def _hand_grads(hand: Hand, params: dict, notes: list) -> tuple[Optional[float], dict]:
@@ -584,17 +578,14 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
     # engine
     leaves = {k: Tensor(v.copy(), requires_grad=True, name=k) for k, v in params.items()}
     loss = _engine_loss(loss_fn, leaves)
-    found = _backward_into_own_nodes(loss, min(t.stamp for t in leaves.values()))
-    if all(id(t) not in found for t in leaves.values()):
-        raise ValueError("compare_gradients: the loss does not depend on any parameter "
-                         "(did loss_fn use the tensors it was given?)")
+    _backward_own_nodes(loss, leaves)
     engine = {}
     for k, t in leaves.items():
-        if id(t) not in found:
+        if t.grad is None:
             notes.append(f"{k!r} does not reach the loss: its engine gradient is taken as zeros")
             engine[k] = np.zeros(t.shape)
         else:
-            engine[k] = np.array(found[id(t)], dtype=np.float64)
+            engine[k] = np.array(t.grad, dtype=np.float64)
     losses: dict = {"engine": float(loss.data.reshape(-1)[0]), "hand": None, "torch": None}
 
     others: dict = {}

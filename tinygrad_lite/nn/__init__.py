@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 import numpy as np
 
 from .._files import atomic_write, read_npz
-from ..autograd import Group
+from ..autograd import Group, is_held, modify
 from ..tensor import Tensor
 from . import functional, init  # noqa: F401
 from .functional import dropout
@@ -103,6 +103,12 @@ def _is_owned_by(p: Tensor, m: "Module", key: str) -> bool:
 def _holds_modules_or_params(value: Any) -> bool:
     items = value.values() if isinstance(value, dict) else value
     return any(isinstance(v, Module) or (isinstance(v, Tensor) and v.requires_grad) for v in items)
+
+
+def _writable(arr: np.ndarray) -> bool:
+    """``modify`` can write into ``arr``: it is writable, or read-only only because a
+    recorded graph reads it (the guard ``modify`` lifts for library writes)."""
+    return arr.flags.writeable or is_held(arr) or (arr.base is not None and is_held(arr.base))
 
 
 class Module:
@@ -341,11 +347,11 @@ class Module:
                                 f"numbers (the parameter is {p.dtype})")
             if arr.shape != p.shape:
                 raise ValueError(f"{who}: {name} has shape {arr.shape}, the parameter has shape {p.shape}")
-            if not p.data.flags.writeable:
+            if not _writable(p.data):
                 raise ValueError(f"{who}: the array of parameter {name} is read-only; nothing was loaded")
             checked.append((p, arr))
-        for p, arr in checked:
-            p.data[...] = arr
+        for p, arr in checked:  # as an optimizer step: a graph recorded before sees the change
+            modify(p, lambda a, arr=arr: np.copyto(a, arr, casting="unsafe"))
         return self
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> str:
