@@ -86,7 +86,8 @@ defaults (flags left unset take the data set's):
            sweep lr {1e-2, 1e-3} x reg {0.4, 0.5, 0.6}
            (seed 001's grid, meant with --l2-half)
 
---cifar-dir implies --data cifar10; flags of the other data set are refused.
+--cifar-dir implies --data cifar10, and --sweep-lrs, --sweep-regs or
+--sweep-iters imply --sweep; flags of the other data set are refused.
 
 exit status: 0 done; 1 training diverged (the loss became nan or inf: lower
 --lr); 2 a bad flag, an --out that cannot be written, or data that cannot be
@@ -166,6 +167,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 setattr(args, name, default)
             elif data != args.data and getattr(args, name) is not None:
                 usage_error(f"argument --{name.replace('_', '-')}: only for --data {data}")
+    if any(getattr(args, k) is not None for k in ("sweep_lrs", "sweep_regs", "sweep_iters")):
+        args.sweep = True  # a grid or its length asks for the sweep
     for k, v in DEFAULTS[args.data].items():
         if getattr(args, k, None) is None:
             setattr(args, k, v)

@@ -139,6 +139,12 @@ def test_flags_of_the_other_data_set_are_refused(example, capsys, argv, message)
     assert message in usage_error(example, capsys, *argv, "--no-out")
 
 
+def test_a_sweep_flag_implies_the_sweep(example):
+    assert example.parse_args(["--sweep-iters", "10", "--no-out"]).sweep
+    assert example.parse_args(["--sweep-lrs", "0.5", "--no-out"]).sweep
+    assert not example.parse_args(["--no-out"]).sweep
+
+
 def test_an_out_that_cannot_be_written_is_found_before_training(example, capsys, tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("mine")
