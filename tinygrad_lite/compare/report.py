@@ -554,8 +554,10 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
     differences and PyTorch, parameter by parameter.
 
     - ``loss_fn(tensors)``: builds the scalar loss from Tensor ops, given a dict
-      name -> Tensor (leaves with ``requires_grad=True`` and ``name`` set);
-    - ``params``: dict name -> array (copied to float64; never modified);
+      name -> Tensor (leaves with ``requires_grad=True`` and ``name`` set); a tensor
+      it uses from outside ``params`` keeps its ``.grad`` as it was;
+    - ``params``: dict name -> array (copied to float64; never modified); anything
+      but real numbers (a string, a ragged list) is an error naming the parameter;
     - ``hand``: the hand-derived gradients: a dict name -> array, or a callable
       ``params -> dict`` or ``params -> (loss, dict)`` (it gets copies). Keys may
       be the params' names or seed 002's ``dW1`` style. A gradient whose shape
@@ -565,7 +567,8 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
       ``ValueError``) on the same ``loss_fn``;
     - ``torch``: ``"auto"`` replays the recorded graph in PyTorch when installed
       (skipped with a note otherwise), ``True`` requires it, ``False`` skips;
-    - ``tolerances``: overrides of :data:`DEFAULT_TOLERANCES`, kind -> (rtol, atol).
+    - ``tolerances``: overrides of :data:`DEFAULT_TOLERANCES`, kind -> (rtol, atol),
+      each a finite number >= 0 (else an error naming the kind and the tolerance).
     """
     if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) \
             or not math.isfinite(h) or h <= 0:
