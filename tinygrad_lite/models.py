@@ -96,6 +96,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.start = self.last = time.monotonic()
         self.info = ""
+        self.drawn = False  # nothing on the line yet
 
     def update(self, n: int, info: str = "", force: bool = False) -> None:
         self.info = info or self.info
@@ -109,6 +110,7 @@ class Progress:
         self.stream.write(f"\r{self.desc}[{'#' * fill}{'.' * (self.width - fill)}] "
                           f"{n}/{self.total} {rate:6.0f} it/s {self.info}  ")
         self.stream.flush()
+        self.drawn = True
 
     def close(self) -> None:
         self.update(self.total, force=True)
@@ -326,7 +328,7 @@ class TwoLayerNet(Module):
                   loss: float, learning_rate: float, lr_now: float) -> None:
         self.load_state_dict(before)
         self.zero_grad()
-        if bar is not None:
+        if bar is not None and bar.drawn:
             bar.stream.write("\n")  # end the progress line: the error starts on its own
         what = (f"the loss is {loss} at iteration {it} of {num_iters}" if it < num_iters
                 else f"the parameters hold nan or inf after the last step ({num_iters} iterations)")
