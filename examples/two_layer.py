@@ -1,30 +1,45 @@
 #!/usr/bin/env python
 """The cs231n two-layer net, end to end, with gradients from tinygrad_lite's engine.
 
-    python examples/two_layer.py                      # spiral data, ~10 s
-    python examples/two_layer.py --sweep              # + the learning-rate x reg grid
-    python examples/two_layer.py --data cifar10 --cifar-dir ~/data/cifar-10-batches-py
+  python examples/two_layer.py                 # spiral data, about 2 s
+  python examples/two_layer.py --sweep         # + the learning rate x reg grid
+  python examples/two_layer.py --cifar-dir ~/data/cifar-10-batches-py
 
 Steps (the posts' path, seeds 000 and 001):
-  1. gradient check of cs231n's toy model (5 inputs, D=4, H=10, C=3): the scores
-     and loss against the notebook's values, and a table of rel_error per parameter
-     (engine gradient vs central differences);
-  2. training with cs231n's SGD loop (minibatches sampled with replacement, learning
-     rate decayed once per epoch), with a progress bar, then train/val accuracy;
-  3. files in --out DIR: loss and accuracy plots (PNG, if matplotlib is installed),
-     the first-layer weights as an image grid (image data) or the decision regions
-     (spiral), the net's circuit diagram (SVG, if the `viz` package is importable),
-     and the trained parameters (.npz);
-  4. --sweep: train one net per (learning rate, reg) pair, print the table and
-     the best pair (the best net is the one saved and plotted).
+  1. gradient check of cs231n's toy model (5 inputs, D=4, H=10, C=3): the
+     scores and loss against the notebook's values, and a table of rel_error
+     per parameter (engine gradient vs central differences);
+  2. training with cs231n's SGD loop (minibatches sampled with replacement,
+     learning rate decayed once per epoch), with a progress bar, then
+     train/val accuracy;
+  3. files in --out DIR: loss and accuracy plots (PNG, with matplotlib), the
+     first-layer weights as an image grid (image data) or the decision
+     regions (spiral), the net's circuit diagram (SVG, with `viz`), the
+     trained parameters (.npz), and run.json naming the run's settings,
+     results and files (size, SHA-256). They replace the previous run's files
+     together at the end: an interrupted run leaves DIR as it was;
+  4. --sweep: train one net per (learning rate, reg) pair, print the table
+     and the best pair (the best net is the one saved and plotted).
+
+Every flag is checked before anything runs: a bad value, an --out that cannot
+be written or a split larger than the data is a usage error (exit status 2).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
 import math
 import os
+import pickle
+import secrets
+import shutil
 import sys
+import tempfile
 import time
+from datetime import datetime, timezone
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -34,8 +49,10 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from tinygrad_lite import eval_numerical_gradient, rel_error  # noqa: E402
-from tinygrad_lite.data import get_CIFAR10_data, spiral  # noqa: E402
-from tinygrad_lite.models import TwoLayerNet  # noqa: E402
+from tinygrad_lite._cli import integer, number, run_main, signals_deferred  # noqa: E402
+from tinygrad_lite._files import atomic_write, fsync_directory  # noqa: E402
+from tinygrad_lite.data import load_cifar10, preprocess_cifar10, spiral  # noqa: E402
+from tinygrad_lite.models import TrainingDivergedError, TwoLayerNet  # noqa: E402
 
 # The cs231n notebook's reference values for the toy model (seed 001).
 from tinygrad_lite.reference import TOY_CORRECT_LOSS as CORRECT_LOSS  # noqa: E402
@@ -51,64 +68,139 @@ DEFAULTS = {
 }
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+#: Flags that belong to one data set, with their defaults there.
+DATA_FLAGS = {
+    "spiral": dict(points=100, classes=3),
+    "cifar10": dict(num_train=49000, num_val=1000, num_test=1000),
+}
+
+PROG = "two_layer.py"
+
+EPILOG = """\
+defaults (flags left unset take the data set's):
+  spiral   hidden 100, std 0.1, lr 1.0, decay 0.999, reg 5e-4,
+           2000 iterations, batch 200;
+           sweep lr {0.1, 1} x reg {1e-4, 5e-4, 1e-3}
+  cifar10  cs231n's notebook: hidden 50, std 1e-4, lr 1e-4, decay 0.95,
+           reg 0.25, 1000 iterations, batch 200;
+           sweep lr {1e-2, 1e-3} x reg {0.4, 0.5, 0.6}
+           (seed 001's grid, meant with --l2-half)
+
+--cifar-dir implies --data cifar10, and --sweep-lrs, --sweep-regs or
+--sweep-iters imply --sweep; flags of the other data set are refused.
+
+exit status: 0 done; 1 training diverged (the loss became nan or inf: lower
+--lr); 2 a bad flag, an --out that cannot be written, or data that cannot be
+read or is too small; 130 / 143 interrupted (Ctrl-C / SIGTERM). Only a run
+that finishes changes --out.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="two_layer.py",
+        prog=PROG,
         description=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Hyperparameters left unset take the data set's defaults: spiral: hidden 100, "
-               "std 0.1, lr 1.0, decay 0.999, reg 5e-4, 2000 iterations, batch 200, sweep lr "
-               "{0.1, 1} x reg {1e-4, 5e-4, 1e-3}; cifar10 (cs231n's notebook): hidden 50, "
-               "std 1e-4, lr 1e-4, decay 0.95, reg 0.25, 1000 iterations, batch 200, sweep lr "
-               "{1e-2, 1e-3} x reg {0.4, 0.5, 0.6} (seed 001's grid, meant with --l2-half).")
+        epilog=EPILOG)
+    positive, at_least_0 = number(0.0, low_open=True), number(0.0)
+    count = integer(1)
     d = p.add_argument_group("data")
-    d.add_argument("--data", choices=["spiral", "cifar10"], default="spiral",
-                   help="spiral: cs231n's 3-class spiral, embedded (default); cifar10: needs --cifar-dir")
+    d.add_argument("--data", choices=["spiral", "cifar10"],
+                   help="spiral: cs231n's 3-class spiral, embedded (default); cifar10: needs "
+                        "--cifar-dir")
     d.add_argument("--cifar-dir", metavar="DIR",
                    help="directory with the CIFAR-10 python batches (data_batch_1..5, test_batch) or "
-                        "the binary ones (*.bin), or its parent; download from "
-                        "https://www.cs.toronto.edu/~kriz/cifar.html")
-    d.add_argument("--num-train", type=int, default=49000, help="cifar10: training images (default 49000)")
-    d.add_argument("--num-val", type=int, default=1000, help="cifar10: validation images (default 1000)")
-    d.add_argument("--num-test", type=int, default=1000, help="cifar10: test images (default 1000)")
-    d.add_argument("--points", type=int, default=100, help="spiral: points per class (default 100)")
-    d.add_argument("--classes", type=int, default=3, help="spiral: number of classes (default 3)")
+                        "the binary ones (*.bin), or its parent; implies --data cifar10; download "
+                        "from https://www.cs.toronto.edu/~kriz/cifar.html")
+    d.add_argument("--num-train", type=count, help="cifar10: training images (default 49000)")
+    d.add_argument("--num-val", type=count, help="cifar10: validation images (default 1000)")
+    d.add_argument("--num-test", type=integer(0), help="cifar10: test images (default 1000)")
+    d.add_argument("--points", type=count, help="spiral: points per class (default 100)")
+    d.add_argument("--classes", type=integer(2), help="spiral: number of classes (default 3)")
     m = p.add_argument_group("model and training")
-    m.add_argument("--hidden-size", type=int, help="hidden units H")
-    m.add_argument("--std", type=float, help="weights start as std * randn (cs231n's init)")
-    m.add_argument("--lr", type=float, help="learning rate")
-    m.add_argument("--lr-decay", type=float, help="learning rate factor applied once per epoch")
-    m.add_argument("--reg", type=float, help="L2 strength: loss += reg * (|W1|^2 + |W2|^2)")
+    m.add_argument("--hidden-size", type=count, help="hidden units H")
+    m.add_argument("--std", type=positive, help="weights start as std * randn (cs231n's init)")
+    m.add_argument("--lr", type=positive, help="learning rate")
+    m.add_argument("--lr-decay", type=number(0.0, 1.0, low_open=True),
+                   help="learning rate factor applied once per epoch, in (0, 1]")
+    m.add_argument("--reg", type=at_least_0, help="L2 strength: loss += reg * (|W1|^2 + |W2|^2)")
     m.add_argument("--l2-half", action="store_true",
                    help="use the older notes' 0.5 * reg * (|W1|^2 + |W2|^2) (seed 001) instead")
-    m.add_argument("--iters", type=int, help="SGD iterations")
-    m.add_argument("--batch-size", type=int, help="minibatch size (sampled with replacement)")
-    m.add_argument("--seed", type=int, default=0,
+    m.add_argument("--iters", type=count, help="SGD iterations")
+    m.add_argument("--batch-size", type=count, help="minibatch size (sampled with replacement)")
+    m.add_argument("--seed", type=integer(0, 2 ** 32 - 2), default=0,
                    help="seed of np.random for init and batches (spiral: training set seed; the "
                         "validation set uses seed+1) (default 0)")
     s = p.add_argument_group("sweep")
     s.add_argument("--sweep", action="store_true", help="train one net per (lr, reg) pair and report the best")
-    s.add_argument("--sweep-lrs", type=float, nargs="+", metavar="LR", help="learning rates of the grid")
-    s.add_argument("--sweep-regs", type=float, nargs="+", metavar="REG", help="reg strengths of the grid")
-    s.add_argument("--sweep-iters", type=int, help="iterations per grid point (default: --iters)")
+    s.add_argument("--sweep-lrs", type=positive, nargs="+", metavar="LR", help="learning rates of the grid")
+    s.add_argument("--sweep-regs", type=at_least_0, nargs="+", metavar="REG", help="reg strengths of the grid")
+    s.add_argument("--sweep-iters", type=count, help="iterations per grid point (default: --iters)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", default="out",
-                   help="directory for plots, weights, the diagram and the parameters (default: out)")
+                   help="directory for plots, weights, the diagram, the parameters and run.json "
+                        "(default: out)")
     o.add_argument("--no-out", action="store_true", help="write no files")
     o.add_argument("--skip-gradcheck", action="store_true", help="skip step 1")
     o.add_argument("--quiet", action="store_true", help="no progress bar or per-100-iteration lines")
-    args = p.parse_args(argv)
+    return p
+
+
+def usage_error(message: str) -> None:
+    """Print the usage and ``two_layer.py: error: message``; exit with status 2."""
+    build_parser().error(message)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The flags, each already checked (argparse types), with the data set's defaults
+    filled in; the combinations and --out are checked here, before anything runs."""
+    args = build_parser().parse_args(argv)
+    if args.data is None:
+        args.data = "cifar10" if args.cifar_dir else "spiral"
+    elif args.data == "spiral" and args.cifar_dir:
+        usage_error("argument --cifar-dir: only for --data cifar10 (which --cifar-dir implies)")
+    if args.data == "cifar10" and not args.cifar_dir:
+        usage_error("--data cifar10 needs --cifar-dir DIR (see --help for where to get the files)")
+    for data, flags in DATA_FLAGS.items():
+        for name, default in flags.items():
+            if data == args.data and getattr(args, name) is None:
+                setattr(args, name, default)
+            elif data != args.data and getattr(args, name) is not None:
+                usage_error(f"argument --{name.replace('_', '-')}: only for --data {data}")
+    if any(getattr(args, k) is not None for k in ("sweep_lrs", "sweep_regs", "sweep_iters")):
+        args.sweep = True  # a grid or its length asks for the sweep
     for k, v in DEFAULTS[args.data].items():
         if getattr(args, k, None) is None:
             setattr(args, k, v)
     if args.sweep_iters is None:
         args.sweep_iters = args.iters
-    for name in ("hidden_size", "iters", "batch_size", "sweep_iters", "points", "classes"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.data == "cifar10" and not args.cifar_dir:
-        p.error("--data cifar10 needs --cifar-dir DIR (see --help for where to get the files)")
+    if not args.no_out:
+        problem = out_dir_problem(args.out)
+        if problem:
+            usage_error(f"argument --out: {problem}")
     return args
+
+
+def out_dir_problem(out: str) -> Optional[str]:
+    """Why this run could not write its files to ``out`` (None if it can), found before
+    training by creating and removing a file where they would go."""
+    if not out:
+        return "an empty path (use --out . for the current directory)"
+    if os.path.lexists(out) and not os.path.isdir(out):
+        return f"{out} exists and is not a directory"
+    probe = os.path.abspath(out)
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        return f"cannot create {out}: {probe} is not a directory"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".two_layer-probe-", dir=probe)
+    except OSError as e:
+        where = "" if probe == os.path.abspath(out) else f" (to create {out} there)"
+        return f"cannot write in {probe}{where}: {e.strerror}"
+    os.close(fd)
+    os.unlink(tmp)
+    return None
 
 
 # ----------------------------------------------------------------- step 1
@@ -141,13 +233,26 @@ def gradient_check() -> float:
 # ----------------------------------------------------------------- step 2
 
 def load_data(args):
+    """The data set's splits, checked against --num-train/--num-val/--num-test before
+    anything trains (a usage error naming the flags)."""
     if args.data == "spiral":
         X, y = spiral(args.points, args.classes, seed=args.seed)
         X_val, y_val = spiral(args.points, args.classes, seed=args.seed + 1)
         return X, y, X_val, y_val, None, None
-    X_tr, y_tr, X_val, y_val, X_te, y_te = get_CIFAR10_data(
-        args.cifar_dir, args.num_train, args.num_val, args.num_test)
-    return X_tr, y_tr, X_val, y_val, X_te, y_te
+    try:
+        X_train, y_train, X_test, y_test = load_cifar10(args.cifar_dir)
+    except (OSError, ValueError, pickle.UnpicklingError) as e:
+        usage_error(f"argument --cifar-dir: {e}")
+    wanted = args.num_train + args.num_val
+    if wanted > len(X_train):
+        usage_error(f"argument --num-train/--num-val: --num-train {args.num_train} + --num-val "
+                    f"{args.num_val} = {wanted} images, but {args.cifar_dir} has {len(X_train)} "
+                    f"training images")
+    if args.num_test > len(X_test):
+        usage_error(f"argument --num-test: {args.num_test} images, but {args.cifar_dir} has "
+                    f"{len(X_test)} test images")
+    return preprocess_cifar10(X_train, y_train, X_test, y_test, args.num_train, args.num_val,
+                              args.num_test)
 
 
 def accuracy(net: TwoLayerNet, X, y) -> float:
@@ -199,11 +304,9 @@ def visualize_grid(Xs: np.ndarray, ubound: float = 255.0, padding: int = 1) -> n
     return grid
 
 
-def write_outputs(args, net, stats, X, y) -> list:
-    os.makedirs(args.out, exist_ok=True)
-    written = []
-    path = net.save(os.path.join(args.out, "two_layer_net.npz"))
-    written.append(path)
+def write_outputs(args, net, stats, X, y, directory: str) -> List[str]:
+    """Write the run's files into ``directory``; returns their names."""
+    written = [os.path.basename(net.save(os.path.join(directory, "two_layer_net.npz")))]
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -216,14 +319,14 @@ def write_outputs(args, net, stats, X, y) -> list:
         ax.plot(stats["loss_history"])
         ax.set(title="Loss history", xlabel="Iteration", ylabel="Loss")
         fig.tight_layout()
-        written.append(_save(fig, os.path.join(args.out, "loss.png")))
+        written.append(_save(fig, os.path.join(directory, "loss.png")))
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot(stats["train_acc_history"], label="train (batch)")
         ax.plot(stats["val_acc_history"], label="val")
         ax.set(title="Classification accuracy history", xlabel="Epoch", ylabel="Accuracy")
         ax.legend()
         fig.tight_layout()
-        written.append(_save(fig, os.path.join(args.out, "accuracy.png")))
+        written.append(_save(fig, os.path.join(directory, "accuracy.png")))
         W1 = net.params["W1"]
         if W1.shape[0] == 32 * 32 * 3:  # image data: cs231n's show_net_weights
             grid = visualize_grid(W1.reshape(32, 32, 3, -1).transpose(3, 0, 1, 2), padding=3)
@@ -231,7 +334,7 @@ def write_outputs(args, net, stats, X, y) -> list:
             ax.imshow(grid.astype("uint8"))
             ax.axis("off")
             ax.set_title("First-layer weights")
-            written.append(_save(fig, os.path.join(args.out, "weights.png")))
+            written.append(_save(fig, os.path.join(directory, "weights.png")))
         elif X.shape[1] == 2:  # the spiral: decision regions, as the notes draw them
             h = 0.02
             x_min, x_max = X[:, 0].min() - 1, X[:, 0].max() + 1
@@ -242,19 +345,19 @@ def write_outputs(args, net, stats, X, y) -> list:
             ax.contourf(xx, yy, Z, cmap=plt.cm.Spectral, alpha=0.8)
             ax.scatter(X[:, 0], X[:, 1], c=y, s=20, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
             ax.set(xlim=(xx.min(), xx.max()), ylim=(yy.min(), yy.max()), title="Decision regions")
-            written.append(_save(fig, os.path.join(args.out, "decision_regions.png")))
+            written.append(_save(fig, os.path.join(directory, "decision_regions.png")))
     try:
         import viz
     except ImportError:
         print("circuit diagram skipped: the `viz` package is not importable")
     else:
-        path = os.path.join(args.out, "two_layer_net.svg")
         try:
-            viz.render_svg(circuit_diagram(net, X, y, args.reg), path=path)
-            written.append(path)
+            viz.render_svg(circuit_diagram(net, X, y, args.reg),
+                           path=os.path.join(directory, "two_layer_net.svg"))
+            written.append("two_layer_net.svg")
         except Exception as e:  # a missing renderer, an unfinished viz: never fail the run
             print(f"circuit diagram skipped: {type(e).__name__}: {e}")
-    return written
+    return [os.path.basename(w) for w in written]
 
 
 def circuit_diagram(net, X, y, reg):
@@ -273,19 +376,120 @@ def _save(fig, path: str) -> str:
     return path
 
 
+#: The names this program writes into --out (a previous run's that this run does not
+#: write are removed when it commits, so --out holds one run's files).
+OUTPUTS = ("two_layer_net.npz", "loss.png", "accuracy.png", "weights.png",
+           "decision_regions.png", "two_layer_net.svg")
+MANIFEST = "run.json"
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class RunOutput:
+    """One run's files: written into a hidden staging directory inside ``out`` (same
+    file system), then moved into place together and ``run.json`` written last, with
+    Ctrl-C and SIGTERM deferred for those few renames. Until then ``out`` keeps the
+    previous run's files and manifest untouched; a run that fails or is interrupted
+    removes its staging directory (and ``out`` itself if it made it)."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.stage = ""
+        self.made_out = False
+
+    def __enter__(self) -> "RunOutput":
+        try:  # the staging directory is named before it exists, so __exit__ always finds it
+            self.made_out = not os.path.isdir(self.out)
+            os.makedirs(self.out, exist_ok=True)
+            self.stage = os.path.join(self.out, f".two_layer-run-{os.getpid()}-{secrets.token_hex(4)}")
+            os.mkdir(self.stage)
+        except BaseException:  # an interrupt here too: __exit__ would not run
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with signals_deferred():
+            if self.stage:
+                shutil.rmtree(self.stage, ignore_errors=True)
+            if self.made_out and exc[0] is not None:
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.out)
+
+    def _previous_files(self) -> List[str]:
+        try:
+            with open(os.path.join(self.out, MANIFEST), encoding="utf-8") as f:
+                files = json.load(f).get("files", {})
+        except (OSError, ValueError, AttributeError):
+            return []
+        return [name for name in files if name in OUTPUTS]  # never a path from the file itself
+
+    def commit(self, names: List[str], manifest: Dict) -> None:
+        """Move the staged ``names`` into ``out`` and write ``run.json`` naming them."""
+        files = {name: {"bytes": os.path.getsize(os.path.join(self.stage, name)),
+                        "sha256": _sha256(os.path.join(self.stage, name))} for name in names}
+        text = json.dumps({**manifest, "files": files}, indent=2) + "\n"
+        manifest_path = os.path.join(self.out, MANIFEST)
+        stale = [name for name in self._previous_files() if name not in files]
+        with signals_deferred():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(manifest_path)  # no manifest describes a half-moved directory
+            for name in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.out, name))
+            for name in names:
+                os.replace(os.path.join(self.stage, name), os.path.join(self.out, name))
+            with atomic_write(manifest_path, PROG) as f:
+                f.write(text.encode("utf-8"))
+            fsync_directory(self.out)
+
+
+def manifest(args: argparse.Namespace, argv: List[str], results: Dict) -> Dict:
+    """run.json without its files: what produced them and what it measured."""
+    settings = {k: v for k, v in vars(args).items() if v is not None and k not in ("out", "no_out")}
+    return {"program": "examples/two_layer.py", "argv": argv, "settings": settings,
+            "results": results,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
 # ----------------------------------------------------------------- main
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    try:
+        return run(args, argv)
+    except TrainingDivergedError as e:
+        sys.stdout.flush()
+        iters = args.sweep_iters if args.sweep else args.iters
+        what = (f"the loss is {e.loss} at iteration {e.iteration} of {iters}" if e.iteration < iters
+                else "the weights became nan or inf in the last step")
+        print(f"{PROG}: error: training diverged: {what} (learning rate {e.learning_rate:g}); lower --lr"
+              f"{' / --sweep-lrs' if args.sweep else ''}. Nothing was written.", file=sys.stderr)
+    except MemoryError as e:
+        print(f"{PROG}: error: out of memory ({e}): lower --hidden-size, --batch-size, --points "
+              f"or --num-train. Nothing was written.", file=sys.stderr)
+    except OSError as e:  # a disk that fills while the files are written, ...
+        if isinstance(e, BrokenPipeError):
+            raise
+        print(f"{PROG}: error: writing to {args.out} failed ({e}); it is left as it was",
+              file=sys.stderr)
+    return 1
+
+
+def run(args: argparse.Namespace, argv: List[str]) -> int:
+    """Steps 1 to 3 with checked arguments."""
     t0 = time.perf_counter()
+    X, y, X_val, y_val, X_test, y_test = load_data(args)  # a bad split fails here, not later
     if not args.skip_gradcheck:
         worst = gradient_check()
         print(f"worst rel_error {worst:.2e} ({'all < 1e-8: the gradients are right' if worst < 1e-8 else 'too large'})\n")
-    try:
-        X, y, X_val, y_val, X_test, y_test = load_data(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     print(f"== 2. data: {args.data}, train {X.shape}, val {X_val.shape}"
           + (f", test {X_test.shape}" if X_test is not None else ""))
     if args.sweep:
@@ -293,22 +497,28 @@ def main(argv=None) -> int:
     else:
         print(f"training: H={args.hidden_size}, std={args.std:g}, lr={args.lr:g}, decay={args.lr_decay:g}, "
               f"reg={args.reg:g}{' (0.5*reg convention)' if args.l2_half else ''}, "
-              f"{args.iters} iterations of batch {args.batch_size}")
+              f"{args.iters} iterations of batch {args.batch_size}", flush=True)
         t1 = time.perf_counter()
         net, stats = train_one(args, X, y, X_val, y_val, args.lr, args.reg, args.iters,
                                verbose=not args.quiet)
         print(f"trained in {time.perf_counter() - t1:.1f} s; final loss {stats['loss_history'][-1]:.4f}")
-    print(f"train accuracy: {accuracy(net, X, y):.4f}")
-    print(f"val accuracy:   {accuracy(net, X_val, y_val):.4f}")
-    if X_test is not None:
-        print(f"test accuracy:  {accuracy(net, X_test, y_test):.4f}")
+    results = {"final_loss": stats["loss_history"][-1], "train_accuracy": accuracy(net, X, y),
+               "val_accuracy": accuracy(net, X_val, y_val)}
+    print(f"train accuracy: {results['train_accuracy']:.4f}")
+    print(f"val accuracy:   {results['val_accuracy']:.4f}")
+    if X_test is not None and len(X_test):
+        results["test_accuracy"] = accuracy(net, X_test, y_test)
+        print(f"test accuracy:  {results['test_accuracy']:.4f}")
     if not args.no_out:
-        print(f"\n== 3. writing to {args.out}/")
-        for path in write_outputs(args, net, stats, X, y):
-            print(f"wrote {path}")
+        print(f"\n== 3. writing to {args.out}/", flush=True)
+        with RunOutput(args.out) as out:
+            names = write_outputs(args, net, stats, X, y, out.stage)
+            out.commit(names, manifest(args, argv, results))
+        for name in names + [MANIFEST]:
+            print(f"wrote {os.path.join(args.out, name)}")
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, PROG))

@@ -1,5 +1,6 @@
 """compare_gradients / GradientReport and the ``python -m tinygrad_lite.compare`` command."""
 import functools
+import os
 import subprocess
 import sys
 
@@ -398,10 +399,16 @@ def test_bad_step_h_is_a_clear_error(toy, h):
         compare_gradients(loss_fn, params, numeric=True, torch=False, h=h)
 
 
-def test_cli_bad_h_exits_2(capsys):
+@pytest.mark.parametrize("flag, value", [("--h", "0"), ("--h", "-1"), ("--h", "nan"), ("--h", "inf"),
+                                         ("--h", "abc"), ("--seed", "-1"), ("--seed", "1.5"),
+                                         ("--seed", str(2 ** 32))])
+def test_cli_bad_numbers_are_usage_errors_naming_the_flag(capsys, flag, value):
     from tinygrad_lite.compare.__main__ import main
-    assert main(["--model", "cs231n", "--h", "0", "--torch", "off"]) == 2
-    assert "h (the central-difference step)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model", "cs231n", flag, value, "--torch", "off"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument {flag}: " in err and value in err and "Traceback" not in err
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
@@ -420,3 +427,100 @@ def test_torch_gradients_unused_leaf_gets_zeros_and_no_grad_leaf_is_named():
         torch_gradients(loss, [w, tl.Tensor(np.ones(3), name="const")])
     with pytest.raises(TypeError, match="leaf 0 is a ndarray"):
         torch_gradients(loss, [np.ones(3)])
+
+
+# ----------------------------------------------------------------- bad input, named
+
+@pytest.mark.parametrize("grad, error, what", [
+    ("0.1 0.2", TypeError, "is a str"),
+    ([[0.1, 0.2, 0.3]] * 3 + [[0.1]], ValueError, "ragged nested sequence"),
+    (np.ones((4, 10), dtype=complex), TypeError, "dtype complex128"),
+    (np.ones((4, 10), dtype=bool), TypeError, "dtype bool"),
+    (np.array([{}, {}]), TypeError, "dtype object"),
+])
+def test_hand_gradient_that_is_not_numbers_names_the_parameter(toy, grad, error, what):
+    params, X, y, reg, loss_fn = toy
+    _, g = ref.cs231n_two_layer(params, X, y, reg)
+    with pytest.raises(error, match=rf"the hand gradient for 'W1' .*{what}"):
+        compare_gradients(loss_fn, params, dict(g, W1=grad), numeric=False, torch=False)
+    with pytest.raises(error, match=rf"parameter 'W1' .*{what}"):
+        compare_gradients(loss_fn, dict(params, W1=grad), numeric=False, torch=False)
+
+
+@pytest.mark.parametrize("loss", ["1.3", [1.0, 2.0], None])
+def test_hand_loss_that_is_not_one_number_is_named(toy, loss):
+    params, X, y, reg, loss_fn = toy
+    _, g = ref.cs231n_two_layer(params, X, y, reg)
+    with pytest.raises((TypeError, ValueError), match="loss hand|hand\\(params\\) returned a loss"):
+        compare_gradients(loss_fn, params, lambda p: (loss, g), numeric=False, torch=False)
+
+
+@pytest.mark.parametrize("tolerances, error, match", [
+    ({"hand": 1e-9}, TypeError, r"tolerances\['hand'\] must be a pair \(rtol, atol\), got 1e-09"),
+    ({"hand": (1e-9,)}, TypeError, r"tolerances\['hand'\] must be a pair"),
+    ({"hand": (1e-9, 1e-12, 0)}, TypeError, r"tolerances\['hand'\] must be a pair"),
+    ({"hand": "ab"}, TypeError, r"tolerances\['hand'\] must be a pair"),
+    ({"numeric": (-1e-6, 1e-8)}, ValueError, r"tolerances\['numeric'\]: rtol must be a finite number >= 0, got -1e-06"),
+    ({"numeric": (1e-6, float("nan"))}, ValueError, r"tolerances\['numeric'\]: atol must be a finite number >= 0, got nan"),
+    ({"torch": (float("inf"), 0)}, ValueError, r"tolerances\['torch'\]: rtol must be a finite"),
+    ({"hand": (True, 0)}, TypeError, r"tolerances\['hand'\]: rtol must be a number, got True"),
+    ({"hand": ("1e-9", 0)}, TypeError, r"tolerances\['hand'\]: rtol must be a number, got '1e-9'"),
+    ([("hand", (1e-9, 0))], TypeError, "tolerances must be a dict kind -> \\(rtol, atol\\)"),
+    ({"exact": (0, 0)}, ValueError, "unknown comparison 'exact' in tolerances"),
+])
+def test_bad_tolerances_name_the_kind_and_the_tolerance(toy, tolerances, error, match):
+    params, X, y, reg, loss_fn = toy
+    with pytest.raises(error, match=match):
+        compare_gradients(loss_fn, params, numeric=False, torch=False, tolerances=tolerances)
+
+
+def test_tolerances_accept_lists_and_zero():
+    p = {"w": np.array([1.0, 2.0])}
+    r = compare_gradients(lambda t: (t["w"] ** 2).sum(), p, {"w": np.array([2.0, 4.0])}, numeric=False,
+                          torch=False, tolerances={"hand": [0, 0]})
+    assert r.ok() and r["w"]["hand"].rtol == 0.0 and r.tolerances["numeric"] == DEFAULT_TOLERANCES["numeric"]
+
+
+# ----------------------------------------------------------------- the caller's tensors are not touched
+
+def test_a_tensor_from_outside_params_keeps_its_grad():
+    outside = tl.Tensor(np.array([1.0, -2.0, 0.5]), requires_grad=True, name="outside")
+    held = np.full(3, 7.0)
+    outside.grad = held
+    scaled = outside * 2.0  # an intermediate of the caller's, made before the call
+    fresh = tl.Tensor(np.ones(3), requires_grad=True)  # one whose .grad is still None
+
+    def loss_fn(t):
+        return (t["w"] * outside).sum() + (scaled * t["w"] * fresh).sum()
+
+    w = np.array([0.3, 0.2, -0.1])
+    hand = {"w": outside.data + 2.0 * outside.data}
+    report = compare_gradients(loss_fn, {"w": w}, hand, torch=HAVE_TORCH and "auto")
+    assert report.ok(), str(report)
+    assert outside.grad is held and np.array_equal(held, np.full(3, 7.0))
+    assert scaled.grad is None and fresh.grad is None
+    # the report's own graph carries its gradients, as after backward(), for diagrams
+    leaf = report.leaves["w"]
+    np.testing.assert_array_equal(leaf.grad, hand["w"])
+    assert leaf.grad.flags.writeable and report.graph.grad == 1.0
+    inner = [t for t in tl.backward_order(report.graph) if t.op is not None and t.stamp > leaf.stamp]
+    assert inner and all(t.grad is not None and not t.grad.flags.writeable for t in inner)
+
+
+def test_a_loss_fn_that_ignores_its_tensors_is_still_refused():
+    outside = tl.Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match="does not depend on any parameter"):
+        compare_gradients(lambda t: (outside * 3).sum(), {"w": np.ones(2)}, numeric=False, torch=False)
+    assert outside.grad is None
+
+
+def test_cli_whose_reader_is_gone_ends_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head` once head has exited: every write fails with EPIPE
+    try:
+        r = subprocess.run([sys.executable, "-m", "tinygrad_lite.compare", "--model", "cs231n",
+                            "--torch", "off", "--no-numeric"], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 1 and r.stderr == ""

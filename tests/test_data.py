@@ -235,3 +235,104 @@ def test_preprocess_empty_validation_and_test_splits(tmp_path):
     assert Xv.shape == (0, 3072) and Xte.shape == (2, 3072)
     with pytest.raises(ValueError, match="needs at least 1 training image"):
         preprocess_cifar10(X_train, y_train, X_test, y_test, num_training=0)
+
+
+# ----------------------------------------------------------------- what the format allows
+
+def _write_py_batches(root, labels=None, data=None, n=3, bad_batch="data_batch_3"):
+    """Six valid python batches of n images, except ``bad_batch``'s labels or data."""
+    fabricate(str(root), n=n)
+    d = {b"batch_label": b"x", b"labels": [1] * n,
+         b"data": np.zeros((n, 3072), np.uint8), b"filenames": [b"a.png"] * n}
+    if labels is not None:
+        d[b"labels"] = labels
+    if data is not None:
+        d[b"data"] = data
+    (root / bad_batch).write_bytes(py2_pickle(d))
+    return str(root / bad_batch)
+
+
+@pytest.mark.parametrize("labels, first", [
+    ([1, 11, 2], "label 1 is 11"), ([-3, 0, 1], "label 0 is -3"), ([0, 1, 250], "label 2 is 250"),
+    ([0, 0.7, 1], "label 1 is 0.7 (float)"), ([3.0, 1, 2], "label 0 is 3.0 (float)"),
+    ([0, True, 1], "label 1 is True (bool)"), ([0, b"1", 2], "label 1 is '1' (str)"),
+    (np.array([0, 12, 1]), "label 1 is 12"), (np.array([0.2, 1.0, 2.0]), "dtype float64 (the first is 0.2)"),
+])
+def test_python_batch_labels_must_be_classes_0_to_9(tmp_path, labels, first):
+    path = _write_py_batches(tmp_path, labels=labels)
+    with pytest.raises(ValueError) as e:
+        load_cifar10(str(tmp_path))
+    assert path in str(e.value) and first in str(e.value), str(e.value)
+
+
+def test_binary_batch_label_byte_must_be_a_class(tmp_path):
+    fabricate(str(tmp_path), n=3, fmt="binary")
+    path = tmp_path / "data_batch_2.bin"
+    raw = bytearray(path.read_bytes())
+    raw[1 * 3073] = 200  # the second record's label byte
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=rf"{path}: label 1 is 200, outside the classes 0..9"):
+        load_cifar10(str(tmp_path))
+
+
+@pytest.mark.parametrize("data, what", [
+    (np.zeros((3, 3072)), "uint8 array of pixels, got dtype float64"),
+    (np.zeros((3, 3071), np.uint8), r"shape \(N, 3072\) with N <= 10,000, got \(3, 3071\)"),
+    ([[0] * 3072] * 3, "uint8 array of pixels, got list"),
+])
+def test_python_batch_pixels_must_be_uint8_rows_of_3072(tmp_path, data, what):
+    path = _write_py_batches(tmp_path, data=data)
+    with pytest.raises(ValueError, match=what) as e:
+        load_cifar10(str(tmp_path))
+    assert path in str(e.value)
+
+
+def test_more_images_than_a_batch_holds_are_refused(tmp_path, monkeypatch):
+    import tinygrad_lite.data as data
+    monkeypatch.setattr(data, "BATCH_MAX_IMAGES", 3)  # a batch of 4 then exceeds it
+    fabricate(str(tmp_path / "py"), n=4)
+    with pytest.raises(ValueError, match=r"N <= 3, got \(4, 3072\)"):
+        load_cifar10(str(tmp_path / "py"))
+    fabricate(str(tmp_path / "bin"), n=4, fmt="binary")
+    with pytest.raises(ValueError, match="holds 4 records; a CIFAR-10 binary batch holds at most 3"):
+        load_cifar10(str(tmp_path / "bin"))
+    monkeypatch.setattr(data, "_MAX_PICKLE_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"has [\d,]+ bytes; a CIFAR-10 python batch"):
+        load_cifar10(str(tmp_path / "py"))
+
+
+class _Calls:
+    """Pickles as ``fn(*args)``: what a hostile batch file can ask the allowed globals for."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+HUGE = (400_000, 3072)  # 1.2 GB of uint8, 9.8 GB once made float64
+
+
+@pytest.mark.parametrize("call", [
+    _Calls(np.ndarray, HUGE, "u1"),
+    _Calls(np.ndarray, HUGE[0], np.dtype(("u1", (3072,)))),  # the size hidden in a sub-array dtype
+    _Calls(_reconstruct, np.ndarray, HUGE, b"B"),
+    _Calls(np.ndarray, HUGE, "u1", b"\0", 0, (0, 0)),  # no allocation, yet astype would make 9.8 GB
+])
+def test_a_tiny_pickle_cannot_make_a_huge_array(tmp_path, call):
+    import tracemalloc
+    raw = py2_pickle({b"data": call, b"labels": [0]})
+    assert len(raw) < 400 and globals_of(raw) <= {
+        "numpy.core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (tmp_path / name).write_bytes(raw)
+    tracemalloc.start()  # NumPy reports its array allocations to tracemalloc
+    try:
+        with pytest.raises(ValueError, match=r"a CIFAR-10 batch holds at most 10,000 x 3,072 uint8") as e:
+            load_cifar10(str(tmp_path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(tmp_path / "data_batch_1") in str(e.value)
+    assert peak < 20_000_000, peak

@@ -1,25 +1,75 @@
-"""examples/two_layer.py as a user runs it: --help, a short run, a short sweep."""
+"""examples/two_layer.py as a user runs it: --help, a short run, a short sweep; every
+flag checked before anything runs; --out written whole at the end (run.json), never
+half; a diverging run, an interrupt and a closed pipe each end in one line."""
+import hashlib
 import importlib.util
+import json
 import os
+import signal
 import subprocess
 import sys
 
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join("examples", "two_layer.py")
+HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 
 
-def run(*args, timeout=120):
+def run(*args, timeout=120, **kw):
     return subprocess.run([sys.executable, SCRIPT, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, **kw)
 
+
+@pytest.fixture(scope="module")
+def example():
+    """The script as a module, to call main() in this process (argument errors exit
+    before anything runs, so most checks need no subprocess)."""
+    spec = importlib.util.spec_from_file_location("two_layer_example", os.path.join(ROOT, SCRIPT))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def usage_error(example, capsys, *argv):
+    with pytest.raises(SystemExit) as e:
+        example.main(list(argv))
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and out == "", out  # nothing ran: not even the gradient check
+    assert err.startswith("usage: two_layer.py") and "Traceback" not in err
+    return err.splitlines()[-1]
+
+
+def sha256(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def check_run_dir(out):
+    """run.json names exactly the run's files, each as it was written; nothing else of
+    the program's is there (a staging directory, a file of another run)."""
+    manifest = json.loads((out / "run.json").read_text())
+    for name, info in manifest["files"].items():
+        assert (out / name).stat().st_size == info["bytes"] and sha256(out / name) == info["sha256"], name
+    ours = {p.name for p in out.iterdir()} - {"notes.txt"}
+    assert ours == set(manifest["files"]) | {"run.json"}, ours
+    return manifest
+
+
+def snapshot(out):
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+# ----------------------------------------------------------------- runs
 
 def test_help_explains_everything():
-    r = run("--help")
+    r = run("--help", env={**os.environ, "COLUMNS": "80"})
     assert r.returncode == 0, r.stderr
     for flag in ("--data", "--cifar-dir", "--out", "--sweep", "--iters", "--lr", "--reg", "--l2-half",
-                 "--hidden-size", "--batch-size", "gradient check", "cifar-10"):
+                 "--hidden-size", "--batch-size", "gradient check", "cifar-10", "run.json",
+                 "implies --data cifar10", "exit status"):
         assert flag.lower() in r.stdout.lower(), flag
+    too_long = [line for line in r.stdout.splitlines() if len(line) > 80]
+    assert not too_long, too_long  # the description and the epilog are wrapped too
 
 
 def test_short_run_writes_outputs(tmp_path):
@@ -35,7 +85,7 @@ def test_short_run_writes_outputs(tmp_path):
     acc = float(next(l for l in text.splitlines() if l.startswith("train accuracy:")).split()[-1])
     assert acc > 0.7
     assert (out / "two_layer_net.npz").exists()
-    if importlib.util.find_spec("matplotlib"):
+    if HAVE_MPL:
         for f in ("loss.png", "accuracy.png", "decision_regions.png"):
             assert (out / f).stat().st_size > 1000, f
     else:
@@ -44,6 +94,10 @@ def test_short_run_writes_outputs(tmp_path):
     assert svg.exists() or "circuit diagram skipped" in text
     if svg.exists():
         assert "<svg" in svg.read_text()
+    manifest = check_run_dir(out)
+    assert manifest["settings"]["iters"] == 300 and manifest["argv"] == ["--iters", "300", "--out", str(out)]
+    assert manifest["results"]["train_accuracy"] == pytest.approx(acc, abs=1e-4)
+    assert "two_layer_net.npz" in manifest["files"] and f"wrote {out / 'run.json'}" in text
 
 
 def test_short_sweep_prints_table_and_best():
@@ -55,6 +109,65 @@ def test_short_sweep_prints_table_and_best():
     assert "best validation accuracy achieved during cross-validation" in r.stdout
 
 
+# ----------------------------------------------------------------- every flag checked first
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--lr", "-1"], "--lr"), (["--lr", "inf"], "--lr"), (["--lr", "0"], "--lr"), (["--lr", "x"], "--lr"),
+    (["--lr-decay", "-5"], "--lr-decay"), (["--lr-decay", "1.5"], "--lr-decay"),
+    (["--lr-decay", "nan"], "--lr-decay"), (["--std", "-1"], "--std"), (["--std", "nan"], "--std"),
+    (["--reg", "-1"], "--reg"), (["--reg", "nan"], "--reg"), (["--reg=-inf"], "--reg"),
+    (["--sweep-lrs", "nan"], "--sweep-lrs"), (["--sweep-lrs", "1", "-2"], "--sweep-lrs"),
+    (["--sweep-regs", "0.1", "inf"], "--sweep-regs"), (["--iters", "0"], "--iters"),
+    (["--iters", "2.5"], "--iters"), (["--batch-size", "0"], "--batch-size"),
+    (["--hidden-size", "-3"], "--hidden-size"), (["--sweep-iters", "0"], "--sweep-iters"),
+    (["--seed", "-1"], "--seed"), (["--seed", str(2 ** 32)], "--seed"), (["--points", "0"], "--points"),
+    (["--classes", "1"], "--classes"),
+])
+def test_a_bad_number_is_a_usage_error_naming_its_flag(example, capsys, argv, flag):
+    last = usage_error(example, capsys, *argv, "--out", os.devnull + "/never")
+    assert last.startswith(f"two_layer.py: error: argument {flag}: "), last
+    assert argv[-1].split("=")[-1] in last
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--num-train", "100"], "argument --num-train: only for --data cifar10"),
+    (["--data", "spiral", "--cifar-dir", "somewhere"], "argument --cifar-dir: only for --data cifar10"),
+    (["--data", "cifar10"], "--data cifar10 needs --cifar-dir"),
+    (["--cifar-dir", "somewhere", "--points", "50"], "argument --points: only for --data spiral"),
+])
+def test_flags_of_the_other_data_set_are_refused(example, capsys, argv, message):
+    assert message in usage_error(example, capsys, *argv, "--no-out")
+
+
+def test_a_sweep_flag_implies_the_sweep(example):
+    assert example.parse_args(["--sweep-iters", "10", "--no-out"]).sweep
+    assert example.parse_args(["--sweep-lrs", "0.5", "--no-out"]).sweep
+    assert not example.parse_args(["--no-out"]).sweep
+
+
+def test_an_out_that_cannot_be_written_is_found_before_training(example, capsys, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    last = usage_error(example, capsys, "--out", str(a_file))
+    assert f"argument --out: {a_file} exists and is not a directory" in last
+    assert "argument --out: an empty path" in usage_error(example, capsys, "--out", "")
+    last = usage_error(example, capsys, "--out", str(a_file / "sub" / "out"))
+    assert f"cannot create {a_file / 'sub' / 'out'}: {a_file} is not a directory" in last
+    assert a_file.read_text() == "mine"
+    if os.geteuid() != 0:  # root writes into read-only directories
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        try:
+            last = usage_error(example, capsys, "--out", str(locked / "out"))
+            assert f"cannot write in {locked}" in last and "Permission denied" in last
+        finally:
+            locked.chmod(0o755)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"] + (["locked"] if os.geteuid() else [])
+
+
+# ----------------------------------------------------------------- CIFAR-10 on fabricated files
+
 def test_cifar_without_files_is_a_clear_error(tmp_path):
     r = run("--data", "cifar10", "--cifar-dir", str(tmp_path), "--skip-gradcheck", "--no-out")
     assert r.returncode == 2
@@ -63,13 +176,116 @@ def test_cifar_without_files_is_a_clear_error(tmp_path):
     assert r.returncode == 2 and "--cifar-dir" in r.stderr
 
 
-def test_cifar_run_on_fabricated_files(tmp_path):
+def test_cifar_dir_implies_cifar10_and_runs_on_fabricated_files(tmp_path):
     from test_data import fabricate
     fabricate(str(tmp_path / "cifar"), n=30)
     out = tmp_path / "out"
-    r = run("--data", "cifar10", "--cifar-dir", str(tmp_path / "cifar"), "--num-train", "100",
-            "--num-val", "50", "--num-test", "20", "--iters", "20", "--skip-gradcheck", "--out", str(out))
+    r = run("--cifar-dir", str(tmp_path / "cifar"), "--num-train", "100", "--num-val", "50",
+            "--num-test", "20", "--iters", "20", "--skip-gradcheck", "--out", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "test accuracy:" in r.stdout
-    if importlib.util.find_spec("matplotlib"):
+    assert "data: cifar10" in r.stdout and "test accuracy:" in r.stdout
+    if HAVE_MPL:
         assert (out / "weights.png").exists()
+    manifest = check_run_dir(out)
+    assert manifest["settings"]["data"] == "cifar10" and "points" not in manifest["settings"]
+    # the next run (spiral) removes the CIFAR run's weights.png: out/ holds one run
+    (out / "notes.txt").write_text("the user's own file")
+    r = run("--iters", "20", "--skip-gradcheck", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert check_run_dir(out)["settings"]["data"] == "spiral"
+    assert not (out / "weights.png").exists() and (out / "notes.txt").read_text() == "the user's own file"
+
+
+def test_splits_larger_than_the_data_are_refused_before_anything_runs(example, capsys, tmp_path):
+    from test_data import fabricate
+    fabricate(str(tmp_path), n=30)  # 150 training and 30 test images
+    last = usage_error(example, capsys, "--cifar-dir", str(tmp_path), "--num-train", "149",
+                       "--num-val", "2", "--no-out")
+    assert ("argument --num-train/--num-val: --num-train 149 + --num-val 2 = 151 images, but "
+            f"{tmp_path} has 150 training images") in last
+    last = usage_error(example, capsys, "--cifar-dir", str(tmp_path), "--num-train", "100",
+                       "--num-val", "10", "--num-test", "31", "--no-out")
+    assert f"argument --num-test: 31 images, but {tmp_path} has 30 test images" in last
+    last = usage_error(example, capsys, "--cifar-dir", str(tmp_path), "--no-out")  # the defaults
+    assert "--num-train 49000 + --num-val 1000 = 50000 images" in last
+
+
+def test_a_bad_batch_file_is_named(example, capsys, tmp_path):
+    from test_data import _write_py_batches
+    path = _write_py_batches(tmp_path, labels=[0, 10, 1])
+    last = usage_error(example, capsys, "--cifar-dir", str(tmp_path), "--no-out")
+    assert f"argument --cifar-dir: load_cifar10: {path}: label 1 is 10" in last
+
+
+# ----------------------------------------------------------------- failures write nothing
+
+def test_a_diverging_run_stops_with_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    r = run("--lr", "1e6", "--skip-gradcheck", "--quiet", "--out", str(out))
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr  # no wall of NumPy warnings
+    assert lines[0].startswith("two_layer.py: error: training diverged: the loss is ")
+    assert "at iteration" in lines[0] and "of 2000" in lines[0] and "lower --lr" in lines[0]
+    assert not out.exists()
+
+
+def _interrupted(out, trigger, sig):
+    """Start a run into ``out`` and send ``sig`` as soon as it prints ``trigger``."""
+    p = subprocess.Popen([sys.executable, SCRIPT, "--seed", "3", "--skip-gradcheck", "--out", str(out)],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = ""
+    for line in p.stdout:
+        seen += line
+        if line.startswith(trigger):
+            p.send_signal(sig)
+            break
+    rest, err = p.communicate(timeout=120)
+    return p.returncode, seen + rest, err
+
+
+@pytest.mark.parametrize("trigger, sig", [("training:", signal.SIGTERM), ("training:", signal.SIGINT),
+                                          ("== 3. writing", signal.SIGTERM),
+                                          ("== 3. writing", signal.SIGINT)])
+def test_an_interrupted_run_leaves_out_as_it_was(tmp_path, trigger, sig):
+    out = tmp_path / "out"
+    first = run("--iters", "50", "--skip-gradcheck", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    (out / "notes.txt").write_text("the user's own file")
+    before = snapshot(out)
+    code, stdout, stderr = _interrupted(out, trigger, sig)
+    assert "Traceback" not in stderr
+    if code == 0:  # finished before the signal landed (writing takes ~0.5 s): whole and new
+        assert trigger.startswith("== 3") and check_run_dir(out)["settings"]["seed"] == 3
+        return
+    assert code == 128 + sig, stderr
+    assert stderr.strip().endswith("interrupted" if sig == signal.SIGINT else "terminated by SIGTERM")
+    assert snapshot(out) == before  # byte for byte, no staging directory left behind
+    assert check_run_dir(out)["settings"]["seed"] == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_disk_that_fills_while_writing_leaves_out_as_it_was(tmp_path):
+    import resource
+    out = tmp_path / "out"
+    assert run("--iters", "50", "--skip-gradcheck", "--out", str(out)).returncode == 0
+    before = snapshot(out)
+    full_at_20_kb = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # noqa: E731
+    r = run("--iters", "60", "--seed", "2", "--skip-gradcheck", "--out", str(out), preexec_fn=full_at_20_kb)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr == f"two_layer.py: error: writing to {out} failed ([Errno 27] File too large); " \
+                       f"it is left as it was\n"
+    assert snapshot(out) == before
+
+
+def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `| head` after head exited
+    try:
+        r = subprocess.run([sys.executable, SCRIPT, "--iters", "20", "--out", str(tmp_path / "out")],
+                           cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 1 and r.stderr == ""
+    assert not (tmp_path / "out").exists()

@@ -318,3 +318,34 @@ def test_load_returns_the_net_and_from_file_builds_one(toy, tmp_path):
     np.savez(tmp_path / "other.npz", W=np.ones((2, 2)))
     with pytest.raises(ValueError, match=r"holds \['W'\], expected"):
         TwoLayerNet.from_file(tmp_path / "other.npz")
+
+
+# ----------------------------------------------------------------- a diverging run stops, whole
+
+def test_a_loss_that_is_not_finite_stops_training_and_restores_the_net():
+    import warnings
+    X, y = spiral()
+    np.random.seed(0)
+    net = TwoLayerNet(2, 100, 3, std=1e-1)
+    before = net.params.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not one NumPy overflow warning on the way
+        with pytest.raises(tl.models.TrainingDivergedError) as e:
+            net.train(X, y, X, y, learning_rate=1e6, num_iters=2000)
+    err = e.value
+    assert isinstance(err, FloatingPointError) and err.learning_rate == 1e6
+    assert 0 < err.iteration < 2000 and not np.isfinite(err.loss)
+    assert f"at iteration {err.iteration} of 2000" in str(err) and "lower learning_rate" in str(err)
+    assert all(np.array_equal(before[k], net.params[k]) for k in before)
+    assert all(p.grad is None for p in net.parameters())
+    stats = net.train(X, y, X, y, learning_rate=1.0, num_iters=50)  # the net trains on from there
+    assert np.isfinite(stats["loss_history"]).all()
+
+
+def test_weights_that_overflow_in_the_last_step_are_caught_too():
+    np.random.seed(0)
+    X, y = 1e3 * np.random.randn(20, 4), np.arange(20) % 3
+    net = init_toy_model()
+    with pytest.raises(tl.models.TrainingDivergedError, match="nan or inf after the last step"):
+        net.train(X, y, X, y, learning_rate=1e307, num_iters=1)
+    np.testing.assert_array_equal(net.params["W1"], init_toy_model().params["W1"])

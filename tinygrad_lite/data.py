@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = ["spiral", "load_cifar10", "preprocess_cifar10", "get_CIFAR10_data", "load_CIFAR10",
            "load_cifar_batch", "load_cifar_binary_batch", "restricted_load", "UnsafePickleError",
-           "CIFAR10_CLASSES"]
+           "CIFAR10_CLASSES", "BATCH_MAX_IMAGES", "MAX_ARRAY_BYTES"]
 
 CIFAR10_CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -55,11 +55,22 @@ def spiral(points_per_class: int = 100, num_classes: int = 3, seed: int = 0,
 
 # ----------------------------------------------------------------- restricted unpickling
 
+#: What the CIFAR-10 format allows per batch file: at most 10,000 images, each a row
+#: of 3,072 uint8 (32 x 32 pixels, the R, G and B planes), with labels 0..9.
+BATCH_MAX_IMAGES = 10_000
+IMAGE_BYTES = 3072
+NUM_CLASSES = 10
+#: No array a batch pickle builds may be larger than a full batch of pixels.
+MAX_ARRAY_BYTES = BATCH_MAX_IMAGES * IMAGE_BYTES
+#: The official python batches are ~31 MB: the pixels, 10,000 labels and file names.
+_MAX_PICKLE_BYTES = MAX_ARRAY_BYTES + 4 * 2 ** 20
+
+
 class UnsafePickleError(pickle.UnpicklingError):
     """A pickle referenced a global outside the allow-list: nothing was run."""
 
 
-def _reconstruct():
+def _real_reconstruct():
     try:
         from numpy._core.multiarray import _reconstruct as fn  # NumPy >= 2
     except ImportError:  # pragma: no cover - NumPy 1.x
@@ -67,33 +78,65 @@ def _reconstruct():
     return fn
 
 
-#: Exactly the globals the official CIFAR-10 python batches reference (Python 2
-#: cPickle of a dict of str, list of int and uint8 ndarray). NumPy 2 moved
-#: ``numpy.core`` to ``numpy._core``: both spellings resolve to the same function,
-#: taken from wherever this NumPy has it (no deprecated import).
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy", "dtype"): lambda: np.dtype,
-}
+def _check_array_size(shape: Any, dtype: Any, limit: int) -> None:
+    """Refuse, before anything is allocated, an array larger than ``limit`` bytes."""
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    count = 1
+    for d in dims:
+        count *= int(d)
+    itemsize = np.dtype(dtype).itemsize
+    if max(itemsize, 1) * count > limit:
+        raise ValueError(f"the pickle asks for an array of shape {dims} and dtype {np.dtype(dtype)} "
+                         f"({count * itemsize:,} bytes); a CIFAR-10 batch holds at most "
+                         f"{BATCH_MAX_IMAGES:,} x {IMAGE_BYTES:,} uint8 = {MAX_ARRAY_BYTES:,} bytes")
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _Unpickler(pickle.Unpickler):
+    """Resolves only the NumPy array globals of the official CIFAR-10 batches (Python 2
+    cPickle of a dict of str, list of int and uint8 ndarray). NumPy 2 moved
+    ``numpy.core`` to ``numpy._core``: both spellings resolve to the same function.
+    Every array a pickle builds through them is size-checked before it is allocated,
+    whether the pickle calls ``numpy.ndarray(shape, dtype)`` itself or ``_reconstruct``."""
+
+    def __init__(self, f: Any, encoding: str, max_array_bytes: int) -> None:
+        super().__init__(f, encoding=encoding)
+        limit = max_array_bytes
+        reconstruct = _real_reconstruct()
+
+        class BoundedNdarray:  # stands for numpy.ndarray, called or passed to _reconstruct
+            def __new__(cls, shape: Any, dtype: Any = float, *args: Any, **kwargs: Any) -> np.ndarray:
+                _check_array_size(shape, dtype, limit)
+                return np.ndarray(shape, dtype, *args, **kwargs)
+
+        def bounded_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+            if subtype is not BoundedNdarray:
+                raise UnsafePickleError(f"refusing to reconstruct an array of type {subtype!r}")
+            _check_array_size(shape, dtype, limit)
+            return reconstruct(np.ndarray, shape, dtype)
+
+        self._globals = {
+            ("numpy.core.multiarray", "_reconstruct"): bounded_reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): bounded_reconstruct,
+            ("numpy", "ndarray"): BoundedNdarray,
+            ("numpy", "dtype"): np.dtype,
+        }
+
     def find_class(self, module: str, name: str) -> Any:
-        get = _ALLOWED.get((module, name))
-        if get is None:
+        found = self._globals.get((module, name))
+        if found is None:
             raise UnsafePickleError(
                 f"refusing to load global {module}.{name} from a pickle: only "
-                f"{sorted(f'{m}.{n}' for m, n in _ALLOWED)} are allowed (CIFAR-10 batches need no more)")
-        return get()
+                f"{sorted(f'{m}.{n}' for m, n in self._globals)} are allowed (CIFAR-10 batches need no more)")
+        return found
 
 
-def restricted_load(f: Any, encoding: str = "latin1") -> Any:
-    """``pickle.load`` allowing only the NumPy array globals listed in ``_ALLOWED``:
+def restricted_load(f: Any, encoding: str = "latin1", max_array_bytes: int = MAX_ARRAY_BYTES) -> Any:
+    """``pickle.load`` allowing only the NumPy array globals the CIFAR-10 batches use:
     any other global (``os.system``, ``builtins.eval``...) raises ``UnsafePickleError``
-    before it is called. Object arrays are refused too."""
-    obj = _RestrictedUnpickler(f, encoding=encoding).load()
+    before it is called. Object arrays are refused too, and an array of more than
+    ``max_array_bytes`` (default: a full batch of pixels) is refused with a
+    ``ValueError`` before it is allocated."""
+    obj = _Unpickler(f, encoding, max_array_bytes).load()
     _refuse_object_arrays(obj)
     return obj
 
@@ -119,38 +162,77 @@ def _get(d: Dict, key: str, path: str) -> Any:
 
 
 def _images(data: Any, path: str, dtype: Any) -> np.ndarray:
-    data = np.asarray(data)
-    if data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(f"load_cifar10: {path}: 'data' must have shape (N, 3072), got {data.shape}")
+    """(N, 3072) uint8 rows, as the format stores them, to (N, 32, 32, 3) of ``dtype``."""
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        what = f"dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"load_cifar10: {path}: 'data' must be a uint8 array of pixels, got {what}")
+    if data.ndim != 2 or data.shape[1] != IMAGE_BYTES or data.shape[0] > BATCH_MAX_IMAGES:
+        raise ValueError(f"load_cifar10: {path}: 'data' must have shape (N, {IMAGE_BYTES}) with "
+                         f"N <= {BATCH_MAX_IMAGES:,}, got {data.shape}")
     return data.reshape(len(data), 3, 32, 32).transpose(0, 2, 3, 1).astype(dtype)
+
+
+def _labels(raw: Any, path: str) -> np.ndarray:
+    """Class labels 0..9 as int64; the first one that is not names the file and its index."""
+    if isinstance(raw, np.ndarray):
+        if raw.ndim != 1:
+            raise ValueError(f"load_cifar10: {path}: 'labels' must be one-dimensional, got shape {raw.shape}")
+        if raw.dtype.kind not in "iu":
+            first = f" (the first is {raw[0].item()!r})" if raw.size else ""
+            raise ValueError(f"load_cifar10: {path}: the labels must be integer classes 0..{NUM_CLASSES - 1}, "
+                             f"got dtype {raw.dtype}{first}")
+        bad = np.flatnonzero((raw < 0) | (raw >= NUM_CLASSES))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"load_cifar10: {path}: label {i} is {raw[i]}, outside the classes "
+                             f"0..{NUM_CLASSES - 1} ({bad.size} such labels)")
+        return raw.astype(np.int64)
+    if not isinstance(raw, (list, tuple)):
+        raise ValueError(f"load_cifar10: {path}: 'labels' must be a list of ints, got {type(raw).__name__}")
+    for i, v in enumerate(raw):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            shown = v.item() if isinstance(v, np.generic) else v
+            raise ValueError(f"load_cifar10: {path}: label {i} is {shown!r} ({type(v).__name__}), not an "
+                             f"integer class 0..{NUM_CLASSES - 1}")
+        if not 0 <= v < NUM_CLASSES:
+            raise ValueError(f"load_cifar10: {path}: label {i} is {v}, outside the classes 0..{NUM_CLASSES - 1}")
+    return np.array(raw, dtype=np.int64).reshape(len(raw))
 
 
 def load_cifar_batch(path: str, dtype: Any = np.float64) -> Tuple[np.ndarray, np.ndarray]:
     """One python batch (cs231n's ``load_CIFAR_batch``): X (N, 32, 32, 3), y (N,)."""
+    size = os.path.getsize(path)
+    if size > _MAX_PICKLE_BYTES:
+        raise ValueError(f"load_cifar10: {path} has {size:,} bytes; a CIFAR-10 python batch has "
+                         f"at most {BATCH_MAX_IMAGES:,} images (about 31 MB): is it one?")
     with open(path, "rb") as f:
         try:
             d = restricted_load(f)
         except UnsafePickleError:
             raise
-        except Exception as e:  # truncated or not a pickle at all
+        except Exception as e:  # truncated, not a pickle at all, an array too large
             raise ValueError(f"load_cifar10: cannot read {path} as a CIFAR-10 python batch: {e}") from None
     if not isinstance(d, dict):
         raise ValueError(f"load_cifar10: {path} holds a {type(d).__name__}, not a CIFAR-10 batch dict")
-    X = _images(_get(d, "data", path), path, dtype)
-    y = np.asarray(_get(d, "labels", path), dtype=np.int64)
-    if y.shape != (len(X),):
-        raise ValueError(f"load_cifar10: {path}: {len(X)} images but labels of shape {y.shape}")
-    return X, y
+    data, labels = _get(d, "data", path), _get(d, "labels", path)
+    y = _labels(labels, path)
+    if isinstance(data, np.ndarray) and data.ndim >= 1 and len(y) != data.shape[0]:
+        raise ValueError(f"load_cifar10: {path}: {data.shape[0]} images but {len(y)} labels")
+    return _images(data, path, dtype), y
 
 
 def load_cifar_binary_batch(path: str, dtype: Any = np.float64) -> Tuple[np.ndarray, np.ndarray]:
     """One binary batch: records of 1 label byte + 3072 pixel bytes (R, G, B planes)."""
-    raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size % 3073:
-        raise ValueError(f"load_cifar10: {path} has {raw.size} bytes, not a multiple of 3073 "
+    record = 1 + IMAGE_BYTES
+    size = os.path.getsize(path)
+    if size % record:
+        raise ValueError(f"load_cifar10: {path} has {size:,} bytes, not a multiple of {record} "
                          f"(1 label byte + 3072 pixels per image): is it a CIFAR-10 binary batch?")
-    rec = raw.reshape(-1, 3073)
-    return _images(rec[:, 1:], path, dtype), rec[:, 0].astype(np.int64)
+    if size // record > BATCH_MAX_IMAGES:
+        raise ValueError(f"load_cifar10: {path} holds {size // record:,} records; a CIFAR-10 binary "
+                         f"batch holds at most {BATCH_MAX_IMAGES:,}")
+    rec = np.fromfile(path, dtype=np.uint8).reshape(-1, record)
+    return _images(rec[:, 1:], path, dtype), _labels(rec[:, 0], path)
 
 
 _PY = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]

@@ -15,6 +15,7 @@ The gradients come from the engine (``loss.backward()``), not hand formulas.
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import MutableMapping
@@ -22,13 +23,14 @@ from typing import Any, Dict, Iterator, Tuple, Union
 
 import numpy as np
 
+from ._files import read_npz
 from .autograd import no_grad
 from .functional import cross_entropy, l2_penalty
-from .nn import Linear, Module, ReLU, read_npz
+from .nn import Linear, Module, ReLU
 from .optim import SGD
 from .tensor import Tensor
 
-__all__ = ["TwoLayerNet", "ParamsView", "Progress"]
+__all__ = ["TwoLayerNet", "ParamsView", "Progress", "TrainingDivergedError"]
 
 _NAMES = ("W1", "b1", "W2", "b2")
 
@@ -94,6 +96,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.start = self.last = time.monotonic()
         self.info = ""
+        self.drawn = False  # nothing on the line yet
 
     def update(self, n: int, info: str = "", force: bool = False) -> None:
         self.info = info or self.info
@@ -107,6 +110,7 @@ class Progress:
         self.stream.write(f"\r{self.desc}[{'#' * fill}{'.' * (self.width - fill)}] "
                           f"{n}/{self.total} {rate:6.0f} it/s {self.info}  ")
         self.stream.flush()
+        self.drawn = True
 
     def close(self) -> None:
         self.update(self.total, force=True)
@@ -119,6 +123,18 @@ def _is_terminal(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+class TrainingDivergedError(FloatingPointError):
+    """``TwoLayerNet.train`` met a loss that is not finite (nan or inf): ``iteration``,
+    ``loss`` and ``learning_rate`` (the one given to ``train``) say where. The
+    parameters were put back as they were before ``train``."""
+
+    def __init__(self, message: str, iteration: int, loss: float, learning_rate: float) -> None:
+        super().__init__(message)
+        self.iteration = iteration
+        self.loss = loss
+        self.learning_rate = learning_rate
 
 
 class TwoLayerNet(Module):
@@ -255,6 +271,11 @@ class TwoLayerNet(Module):
         'val_acc_history'}``. ``verbose`` draws a progress bar on a terminal (else
         prints the loss every 100 iterations, as cs231n).
 
+        A loss that is not finite (a learning rate too large: the weights overflow)
+        stops training at once with ``TrainingDivergedError`` (a ``FloatingPointError``)
+        naming the iteration, instead of NumPy's overflow warnings and a net of nans;
+        the parameters are put back as they were before the call.
+
         ``net.train()`` / ``net.train(False)`` without data set the module mode
         (``nn.Module.train``)."""
         if isinstance(X, bool):
@@ -277,24 +298,44 @@ class TwoLayerNet(Module):
         opt = SGD(self.parameters(), lr=learning_rate)
         loss_history, train_acc_history, val_acc_history = [], [], []
         bar = Progress(num_iters, "train ") if verbose and _is_terminal(sys.stderr) else None
-        for it in range(num_iters):
-            indices = np.random.choice(num_train, batch_size)
-            X_batch, y_batch = X[indices], y[indices]
-            loss, _ = self.loss(X_batch, y=y_batch, reg=reg)
-            loss_history.append(loss)
-            opt.step()  # w -= lr * dw, in place
-            if bar is not None:
-                bar.update(it + 1, f"loss {loss:.4f}")
-            elif verbose and it % 100 == 0:
-                print(f"iteration {it} / {num_iters}: loss {loss:f}")
-            if it % iterations_per_epoch == 0:
-                train_acc_history.append(float((self.predict(X_batch) == y_batch).mean()))
-                val_acc_history.append(float((self.predict(X_val) == y_val).mean()))
-                opt.lr = opt.lr * learning_rate_decay
+        before = self.state_dict()
+        # Overflow on the way to a non-finite loss is reported once, below, not as warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for it in range(num_iters):
+                indices = np.random.choice(num_train, batch_size)
+                X_batch, y_batch = X[indices], y[indices]
+                loss, _ = self.loss(X_batch, y=y_batch, reg=reg)
+                if not math.isfinite(loss):
+                    self._diverged(before, bar, it, num_iters, loss, learning_rate, opt.lr)
+                loss_history.append(loss)
+                opt.step()  # w -= lr * dw, in place
+                if bar is not None:
+                    bar.update(it + 1, f"loss {loss:.4f}")
+                elif verbose and it % 100 == 0:
+                    print(f"iteration {it} / {num_iters}: loss {loss:f}")
+                if it % iterations_per_epoch == 0:
+                    train_acc_history.append(float((self.predict(X_batch) == y_batch).mean()))
+                    val_acc_history.append(float((self.predict(X_val) == y_val).mean()))
+                    opt.lr = opt.lr * learning_rate_decay
+            if num_iters and not all(np.isfinite(p.data).all() for p in self.parameters()):
+                self._diverged(before, bar, num_iters, num_iters, math.nan, learning_rate, opt.lr)
         if bar is not None:
             bar.close()
         return {"loss_history": loss_history, "train_acc_history": train_acc_history,
                 "val_acc_history": val_acc_history}
+
+    def _diverged(self, before: Dict[str, np.ndarray], bar: Any, it: int, num_iters: int,
+                  loss: float, learning_rate: float, lr_now: float) -> None:
+        self.load_state_dict(before)
+        self.zero_grad()
+        if bar is not None and bar.drawn:
+            bar.stream.write("\n")  # end the progress line: the error starts on its own
+        what = (f"the loss is {loss} at iteration {it} of {num_iters}" if it < num_iters
+                else f"the parameters hold nan or inf after the last step ({num_iters} iterations)")
+        rate = f"learning_rate {learning_rate:g}" + (f" (decayed to {lr_now:g})" if lr_now != learning_rate else "")
+        raise TrainingDivergedError(
+            f"TwoLayerNet.train: {what}: training diverged with {rate}; lower learning_rate. "
+            f"The parameters are back to their values before train().", it, loss, learning_rate)
 
 
 def _check_y(y: Any, n: int, classes: int, what: str) -> np.ndarray:

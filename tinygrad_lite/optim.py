@@ -143,9 +143,11 @@ class Optimizer:
         group = groups[0]
         n = len(self.params)
         saved = group.get("params")
-        if saved is None or len(saved) != n:
-            raise ValueError(f"{who}: the state is for {0 if saved is None else len(saved)} parameters, "
-                             f"this optimizer has {n}")
+        if not isinstance(saved, (list, tuple)):
+            raise ValueError(f"{who}: the param group's 'params' must be the list of parameter "
+                             f"indices, got {saved!r:.80}")
+        if len(saved) != n:
+            raise ValueError(f"{who}: the state is for {len(saved)} parameters, this optimizer has {n}")
         expected = {"params", "lr", *self._hyper()}
         if set(group) != expected:
             raise ValueError(f"{who}: param group keys {sorted(group)} do not match {type(self).__name__}'s "
@@ -164,12 +166,19 @@ class Optimizer:
                                  f"{sorted(bufs) if isinstance(bufs, Mapping) else type(bufs).__name__}")
             arrays = {}
             for k in self._buffers:
-                arr = np.asarray(bufs[k])
+                try:
+                    arr = np.asarray(bufs[k])
+                except ValueError:  # a ragged nested list
+                    raise ValueError(f"{who}: {k} of parameter {i} ({p.name or 'unnamed'}) is not an "
+                                     f"array (rows of different lengths)") from None
                 if arr.shape != p.shape:
                     raise ValueError(f"{who}: {k} of parameter {i} ({p.name or 'unnamed'}) has shape "
                                      f"{arr.shape}, the parameter has shape {p.shape}")
                 if arr.dtype.kind not in "fiu":
                     raise TypeError(f"{who}: {k} of parameter {i} has dtype {arr.dtype}")
+                if not np.isfinite(arr).all():
+                    raise ValueError(f"{who}: {k} of parameter {i} ({p.name or 'unnamed'}) holds nan "
+                                     f"or inf: every step would spread it into the parameter")
                 arrays[k] = arr.astype(p.dtype, copy=True)
             new[int(i)] = arrays
         lr = _number(type(self).__name__, "lr", group["lr"])

@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._cli import integer, number, run_main
 from . import BUGS, MODELS, run
+
+PROG = "python -m tinygrad_lite.compare"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m tinygrad_lite.compare",
+        prog=PROG,
         description="Compare the engine's gradients of a seed's two-layer net with the seed's "
                     "hand derivation, central differences and PyTorch.")
     ap.add_argument("--model", required=True, choices=MODELS,
@@ -19,7 +22,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", choices=("fixture", "scaled", "random"), default=None,
                     help="the seed's fixture (cs231n, column: the default), scaled (column), "
                          "or seeded random data (the default for ng and scratch)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    ap.add_argument("--seed", type=integer(0, 2 ** 32 - 1), default=0,
+                    help="seed of the random data (default 0)")
     ap.add_argument("--l2-half", action="store_true",
                     help="cs231n: seed 001's 0.5 * reg * |W|^2 instead of seed 000's reg * |W|^2")
     ap.add_argument("--bug", choices=BUGS, default=None,
@@ -27,7 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-numeric", action="store_true", help="skip central differences")
     ap.add_argument("--torch", choices=("auto", "on", "off"), default="auto",
                     help="the PyTorch column: auto (when installed), on (required), off")
-    ap.add_argument("--h", type=float, default=1e-5, help="central-difference step (default 1e-5)")
+    ap.add_argument("--h", type=number(0.0, low_open=True), default=1e-5,
+                    help="central-difference step, a finite number > 0 (default 1e-5)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--svg", metavar="PATH", default=None,
                     help="write the compare diagram (wrong wires marked) as SVG to PATH")
@@ -60,4 +65,4 @@ def write_diagram(report, path: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, PROG))

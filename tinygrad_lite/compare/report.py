@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..autograd import backward_order, no_grad
 from ..gradcheck import eval_numerical_gradient
 from ..tensor import Tensor
 from .diagnose import Case, agree, diagnose, elementwise_errors
@@ -471,6 +471,33 @@ class GradientReport:
 
 # ------------------------------------------------------------------ building
 
+def _numbers(value: Any, what: str) -> np.ndarray:
+    """``value`` (an array, a nested list, a number or a Tensor) as a float64 array,
+    or a ``TypeError`` / ``ValueError`` naming ``what`` and what it is instead."""
+    raw = value.data if isinstance(value, Tensor) else value
+    if isinstance(raw, (str, bytes)):
+        raise TypeError(f"compare_gradients: {what} is a {type(raw).__name__} ({raw!r:.40}), "
+                        f"not an array of numbers")
+    try:
+        arr = np.asarray(raw)
+    except ValueError:  # NumPy refuses a nested list whose rows differ in length
+        raise ValueError(f"compare_gradients: {what} is a ragged nested sequence (rows of different "
+                         f"lengths), not an array: {_shape_sketch(raw)}") from None
+    if arr.dtype.kind not in "fiu":
+        ragged = arr.dtype.hasobject and not isinstance(raw, np.ndarray)  # older NumPy: no error
+        kind = "a ragged nested sequence" if ragged else f"an array of dtype {arr.dtype}"
+        raise TypeError(f"compare_gradients: {what} is {kind}, not an array of real numbers")
+    return arr.astype(np.float64)  # always a new array
+
+
+def _shape_sketch(raw: Any) -> str:
+    """The lengths of a nested list's rows, for the ragged-input message."""
+    try:
+        return f"row lengths {[len(r) if hasattr(r, '__len__') else 'scalar' for r in raw][:8]}"
+    except TypeError:
+        return type(raw).__name__
+
+
 def _as_params(params: Any, notes: list) -> dict:
     if not isinstance(params, Mapping) or not params:
         raise TypeError("compare_gradients: params must be a non-empty dict name -> array")
@@ -478,13 +505,41 @@ def _as_params(params: Any, notes: list) -> dict:
     for name, v in params.items():
         if not isinstance(name, str):
             raise TypeError(f"compare_gradients: parameter names must be strings, got {name!r}")
-        arr = v.data if isinstance(v, Tensor) else v
-        if np.asarray(arr).dtype != np.float64:
-            cast.append(f"{name} ({np.asarray(arr).dtype})")
-        out[name] = np.array(arr, dtype=np.float64)  # a copy: nothing of the caller's is touched
+        out[name] = _numbers(v, f"parameter {name!r}")  # a copy: nothing of the caller's is touched
+        given = np.asarray(v.data if isinstance(v, Tensor) else v).dtype
+        if given != np.float64:
+            cast.append(f"{name} ({given})")
     if cast:
         notes.append(f"params cast to float64: {', '.join(cast)}")
     return out
+
+
+def _tolerances(tolerances: Any) -> dict:
+    """:data:`DEFAULT_TOLERANCES` with the user's overrides, each checked."""
+    tol = dict(DEFAULT_TOLERANCES)
+    if tolerances is None:
+        return tol
+    if not isinstance(tolerances, Mapping):
+        raise TypeError(f"compare_gradients: tolerances must be a dict kind -> (rtol, atol), e.g. "
+                        f"{{'numeric': (1e-5, 1e-7)}}; got {type(tolerances).__name__}")
+    for k, v in tolerances.items():
+        if k not in KINDS:
+            raise ValueError(f"compare_gradients: unknown comparison {k!r} in tolerances "
+                             f"(one of {', '.join(KINDS)})")
+        if not isinstance(v, (tuple, list, np.ndarray)) or len(v) != 2:
+            raise TypeError(f"compare_gradients: tolerances[{k!r}] must be a pair (rtol, atol), "
+                            f"got {v!r}")
+        pair = []
+        for what, x in zip(("rtol", "atol"), v):
+            if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+                raise TypeError(f"compare_gradients: tolerances[{k!r}]: {what} must be a number, "
+                                f"got {x!r}")
+            if not math.isfinite(x) or x < 0:
+                raise ValueError(f"compare_gradients: tolerances[{k!r}]: {what} must be a finite "
+                                 f"number >= 0, got {x!r}")
+            pair.append(float(x))
+        tol[k] = (pair[0], pair[1])
+    return tol
 
 
 def _engine_loss(loss_fn: Callable, tensors: dict) -> Tensor:
@@ -494,6 +549,20 @@ def _engine_loss(loss_fn: Callable, tensors: dict) -> Tensor:
     if out.size != 1:
         raise ValueError(f"compare_gradients: loss_fn must return a scalar, got shape {out.shape}")
     return out
+
+
+def _backward_own_nodes(loss: Tensor, leaves: dict) -> None:
+    """``loss.backward()`` into the report's leaves and the nodes ``loss_fn`` built
+    (those made after the leaves), so the report's graph carries its gradients for
+    diagrams. A tensor of the caller's that ``loss_fn`` uses from outside ``params``
+    (a closure) is left exactly as it was: its ``.grad`` is not touched."""
+    first = min(t.stamp for t in leaves.values())
+    own = [t for t in backward_order(loss) if t.stamp >= first] if loss.requires_grad else []
+    reached = {id(t) for t in own}
+    if not any(id(t) in reached for t in leaves.values()):
+        raise ValueError("compare_gradients: the loss does not depend on any parameter "
+                         "(did loss_fn use the tensors it was given?)")
+    loss.backward(inputs=own)
 
 
 def _hand_grads(hand: Hand, params: dict, names: Names, tol: tuple,
@@ -513,7 +582,11 @@ def _hand_grads(hand: Hand, params: dict, names: Names, tol: tuple,
                 raise TypeError("compare_gradients: hand(params) must return a dict of gradients "
                                 "or a (loss, dict) pair")
             loss, result = result
-            loss = float(np.asarray(loss).reshape(-1)[0]) if np.size(loss) == 1 else None
+            loss = _numbers(loss, "the loss hand(params) returned")
+            if loss.size != 1:
+                raise ValueError(f"compare_gradients: hand(params) returned a loss of shape "
+                                 f"{loss.shape}; it must be one number")
+            loss = float(loss.reshape(-1)[0])
         hand = result
     if not isinstance(hand, Mapping):
         raise TypeError(f"compare_gradients: hand must be a dict name -> gradient, a callable "
@@ -528,7 +601,7 @@ def _hand_grads(hand: Hand, params: dict, names: Names, tol: tuple,
         if name in grads:
             raise ValueError(f"compare_gradients: the hand gradients give {name!r} twice")
         targets[name] = (t, consumer)
-        arr = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64)
+        arr = _numbers(g, f"the hand gradient for {name!r}")
         want = t.shape
         if arr.shape != want:
             hint = ""
@@ -601,8 +674,10 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
     differences and PyTorch, parameter by parameter.
 
     - ``loss_fn(tensors)``: builds the scalar loss from Tensor ops, given a dict
-      name -> Tensor (leaves with ``requires_grad=True`` and ``name`` set);
-    - ``params``: dict name -> array (copied to float64; never modified);
+      name -> Tensor (leaves with ``requires_grad=True`` and ``name`` set); a tensor
+      it uses from outside ``params`` keeps its ``.grad`` as it was;
+    - ``params``: dict name -> array (copied to float64; never modified); anything
+      but real numbers (a string, a ragged list) is an error naming the parameter;
     - ``hand``: the hand-derived gradients: a dict name -> array, or a callable
       ``params -> dict`` or ``params -> (loss, dict)`` (it gets copies). Keys may
       be the params' names or seed 002's ``dW1`` style. A gradient whose shape
@@ -612,18 +687,15 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
       ``ValueError``) on the same ``loss_fn``;
     - ``torch``: ``"auto"`` replays the recorded graph in PyTorch when installed
       (skipped with a note otherwise), ``True`` requires it, ``False`` skips;
-    - ``tolerances``: overrides of :data:`DEFAULT_TOLERANCES`, kind -> (rtol, atol).
+    - ``tolerances``: overrides of :data:`DEFAULT_TOLERANCES`, kind -> (rtol, atol),
+      each a finite number >= 0 (else an error naming the kind and the tolerance).
     """
     if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) \
             or not math.isfinite(h) or h <= 0:
         raise ValueError(f"compare_gradients: h (the central-difference step) must be a finite "
                          f"number > 0, got {h!r}")
     notes: list = []
-    tol = dict(DEFAULT_TOLERANCES)
-    for k, v in (tolerances or {}).items():
-        if k not in KINDS:
-            raise ValueError(f"compare_gradients: unknown comparison {k!r} in tolerances")
-        tol[k] = (float(v[0]), float(v[1]))
+    tol = _tolerances(tolerances)
     params = _as_params(params, notes)
 
     # engine: every gradient from one pure walk; backward() too, so the report's graph
@@ -634,7 +706,7 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
         raise ValueError("compare_gradients: the loss does not depend on any parameter "
                          "(did loss_fn use the tensors it was given?)")
     walk = EngineGradients(loss)
-    loss.backward()
+    _backward_own_nodes(loss, leaves)
     for k, t in leaves.items():
         if not walk.reached(t):
             notes.append(f"{k!r} does not reach the loss: its engine gradient is taken as zeros")

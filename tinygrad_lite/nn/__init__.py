@@ -33,7 +33,8 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
-from ..autograd import Group
+from .._files import atomic_write, read_npz
+from ..autograd import Group, is_held, modify
 from ..tensor import Tensor
 from . import functional, init  # noqa: F401
 from .functional import dropout
@@ -104,16 +105,10 @@ def _holds_modules_or_params(value: Any) -> bool:
     return any(isinstance(v, Module) or (isinstance(v, Tensor) and v.requires_grad) for v in items)
 
 
-def read_npz(path: Union[str, "os.PathLike[str]"], who: str) -> Dict[str, np.ndarray]:
-    """The arrays of a ``.npz`` file written by ``save`` (the suffix may be left off),
-    read without pickle."""
-    path = os.fspath(path)
-    if not os.path.exists(path) and os.path.exists(path + ".npz"):
-        path += ".npz"
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{who}: no such file: {path}")
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+def _writable(arr: np.ndarray) -> bool:
+    """``modify`` can write into ``arr``: it is writable, or read-only only because a
+    recorded graph reads it (the guard ``modify`` lifts for library writes)."""
+    return arr.flags.writeable or is_held(arr) or (arr.base is not None and is_held(arr.base))
 
 
 class Module:
@@ -327,37 +322,48 @@ class Module:
 
     def load_state_dict(self, state: Any, strict: bool = True) -> "Module":
         """Copy arrays into the parameters in place (their identity is kept, so
-        optimizers and ``params`` views stay valid). ``strict`` requires the same keys."""
+        optimizers and ``params`` views stay valid). ``strict`` requires the same keys.
+        Every key, shape and dtype is checked before the first array is copied: an
+        error leaves every parameter as it was."""
+        who = f"load_state_dict({type(self).__name__})"
         if not hasattr(state, "keys"):
-            raise TypeError(f"load_state_dict: expected a mapping of name -> array, got {type(state).__name__}")
+            raise TypeError(f"{who}: expected a mapping of name -> array, got {type(state).__name__}")
         own = dict(self.named_parameters())
         keys = set(state.keys())
-        missing, unexpected = sorted(set(own) - keys), sorted(keys - set(own))
+        missing, unexpected = sorted(set(own) - keys), sorted(map(str, keys - set(own)))
         if strict and (missing or unexpected):
-            raise ValueError(f"load_state_dict({type(self).__name__}): missing keys {missing}, "
-                             f"unexpected keys {unexpected}")
-        for name in own:
+            raise ValueError(f"{who}: missing keys {missing}, unexpected keys {unexpected}")
+        checked = []
+        for name, p in own.items():
             if name not in keys:
                 continue
             value = state[name]
-            arr = np.asarray(value.data if isinstance(value, Tensor) else value)
-            p = own[name]
-            if arr.shape != p.shape:
-                raise ValueError(f"load_state_dict({type(self).__name__}): {name} has shape {arr.shape}, "
-                                 f"the parameter has shape {p.shape}")
+            try:
+                arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+            except (ValueError, TypeError) as e:
+                raise TypeError(f"{who}: {name} is not an array of numbers ({e})") from None
             if arr.dtype.kind not in "fiub":
-                raise TypeError(f"load_state_dict({type(self).__name__}): {name} has dtype {arr.dtype}")
-            p.data[...] = arr
+                raise TypeError(f"{who}: {name} has dtype {arr.dtype}; a parameter takes "
+                                f"numbers (the parameter is {p.dtype})")
+            if arr.shape != p.shape:
+                raise ValueError(f"{who}: {name} has shape {arr.shape}, the parameter has shape {p.shape}")
+            if not _writable(p.data):
+                raise ValueError(f"{who}: the array of parameter {name} is read-only; nothing was loaded")
+            checked.append((p, arr))
+        for p, arr in checked:  # as an optimizer step: a graph recorded before sees the change
+            modify(p, lambda a, arr=arr: np.copyto(a, arr, casting="unsafe"))
         return self
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> str:
         """Write the parameters to an ``.npz`` file (no pickle); returns the path written
-        (``.npz`` is appended when missing, as ``np.savez`` does)."""
+        (``.npz`` is appended when missing, as ``np.savez`` does). The file is written
+        to a temporary file next to it and renamed into place once complete: a full
+        disk, an error or an interrupt leaves the previous file as it was."""
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path += ".npz"
         state = self.state_dict()
-        with open(path, "wb") as f:
+        with atomic_write(path, f"{type(self).__name__}.save") as f:
             np.savez(f, **state)
         return path
 
