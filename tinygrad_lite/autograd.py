@@ -356,7 +356,9 @@ def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = No
     grads = []
     for x, need, pg in zip(xs, needs, raw):
         if need and pg is not None:
-            if type(pg) is not np.ndarray or pg.shape != x.shape or pg.dtype is not x.dtype:
+            # (on Tensors an array, like pow's zeros for ** 0, must become a Tensor too)
+            if type(pg) is not np.ndarray or pg.shape != x.shape or pg.dtype is not x.dtype \
+                    or xp is not NP:
                 pg = _fit(node, pg, x, xp)
             grads.append(pg)
         else:

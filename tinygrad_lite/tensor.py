@@ -718,6 +718,8 @@ class TensorNamespace:
     asarray = staticmethod(_as_tensor)
     where = staticmethod(lambda c, a, b: where(c, a, b))
     maximum = staticmethod(lambda a, b: maximum(a, b))
+    #: min(a, b) = -max(-a, -b), exactly, ties split as torch.minimum's
+    minimum = staticmethod(lambda a, b: -maximum(-_as_tensor(a), -_as_tensor(b)))
     exp = staticmethod(lambda x: _as_tensor(x).exp())
     log = staticmethod(lambda x: _as_tensor(x).log())
     sqrt = staticmethod(lambda x: _as_tensor(x).sqrt())
