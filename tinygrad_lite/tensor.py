@@ -767,7 +767,7 @@ def run_backward(root: Tensor, gradient: Any = None, create_graph: bool = False,
                     continue
                 old = node._grad
                 if old is None:
-                    node._grad = g
+                    node._grad = _own(g) if create_graph and node.op is None else g
                 elif create_graph:
                     node._grad = old + g
                 elif node.op is None and type(old) is np.ndarray:
@@ -787,6 +787,20 @@ def run_backward(root: Tensor, gradient: Any = None, create_graph: bool = False,
             node._grad += g
         else:
             node._grad = node._grad + g
+
+
+def _own(g: Tensor) -> Tensor:
+    """A gradient Tensor given to the caller under create_graph (a leaf's ``.grad``, a
+    result of ``grad``). A graph node is never changed in place (``+=`` on it makes a new
+    node), but a leaf may be the caller's own ``gradient=`` or one constant the pass gave
+    to several inputs (an add passes its gradient to both): such a leaf is copied, as
+    PyTorch clones it, so an in-place change to one result under no_grad reaches nothing
+    else. A copy of a Tensor that requires grad is recorded, so it stays differentiable."""
+    if g.op is not None:
+        return g
+    if g.requires_grad:
+        return g.astype(g.dtype)  # astype copies
+    return _new(g.data.copy())
 
 
 class _NoContext:
@@ -846,7 +860,10 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Opti
                     continue
                 for k, i in enumerate(where_):
                     # a leaf's g is the pass's own array: the first place may keep it
-                    mine = g if create_graph or (k == 0 and node.op is None) else g.copy()
+                    if create_graph:
+                        mine = _own(g)
+                    else:
+                        mine = g if k == 0 and node.op is None else g.copy()
                     found[i] = mine if found[i] is None else found[i] + mine
     for i, (t, g) in enumerate(zip(inputs, found)):
         if g is None and not allow_unused:
