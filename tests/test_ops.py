@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import tinygrad_lite as tl
+from tinygrad_lite.functional import COMPOSITES as COMPOSITE_FUNCTIONS
 from tinygrad_lite.ops import OPS
 
 from conftest import OP_STATS
@@ -37,7 +38,8 @@ NUM_REL, NUM_ABS = 1e-6, 1e-8      # central differences: rel_error, or absolute
 TORCH_REL, TORCH_ABS = 1e-9, 1e-12  # PyTorch replays the same float64 math
 H = 1e-6                            # central-difference step
 
-COMPOSITES = {"softmax", "log_softmax", "cross_entropy"}
+#: the library's composites (functional.py's @composite functions): each needs a spec too
+COMPOSITES = {n for n, f in COMPOSITE_FUNCTIONS.items() if f.__module__.startswith("tinygrad_lite.")}
 
 
 # ----------------------------------------------------------------- the case table
@@ -231,7 +233,7 @@ def _reduce(draw, name):
                 f"{shape}.{name}(axis={axis}, keepdims={keepdims})")
 
 
-@spec("std")
+@spec("std", "var")
 def _std(draw, name):
     rng = rng_of(draw)
     shape = draw(array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=3))
@@ -239,10 +241,10 @@ def _std(draw, name):
     keepdims = draw(st.booleans())
     ddof = 0 if axis in ((), []) else draw(st.sampled_from([0, 1]))  # n - ddof stays > 0
     style = draw(st.booleans())
-    fn = (lambda t: t.std(axis=axis, keepdims=keepdims, ddof=ddof)) if style else \
-        (lambda t: tl.std(t, axis, keepdims, ddof))
+    fn = (lambda t: getattr(t, name)(axis=axis, keepdims=keepdims, ddof=ddof)) if style else \
+        (lambda t: getattr(tl, name)(t, axis, keepdims, ddof))
     return Case([distinct(rng, shape)], ["grad"], fn,
-                f"{shape}.std(axis={axis}, keepdims={keepdims}, ddof={ddof})")
+                f"{shape}.{name}(axis={axis}, keepdims={keepdims}, ddof={ddof})")
 
 
 def factor(n: int) -> list:
@@ -419,6 +421,37 @@ def _cross_entropy(draw, name):
     return Case([rng.uniform(-3, 3, (n, c))], ["grad"], fn, f"cross_entropy(({n}, {c}), {labels})")
 
 
+@spec("multiclass_hinge")
+def _multiclass_hinge(draw, name):
+    rng = rng_of(draw)
+    n, c = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    labels = rng.integers(0, c, n)
+    delta = draw(st.sampled_from([1.0, 0.5, 2.0]))
+    scores = grid(rng, (n, c))
+    scores[np.arange(n), labels] += 0.25  # every margin s_ij - s_iy + delta is >= 0.15 from 0
+    as_tensor = draw(st.booleans())
+    y = tl.Tensor(labels) if as_tensor else labels
+    return Case([scores], ["grad"], lambda t: tl.multiclass_hinge(t, y, delta),
+                f"multiclass_hinge(({n}, {c}), {labels}, delta={delta})")
+
+
+@spec("l2_penalty")
+def _l2_penalty(draw, name):
+    rng = rng_of(draw)
+    arrays = [rng.uniform(-2, 2, draw(SHAPE)) for _ in range(draw(st.integers(1, 3)))]
+    reg = draw(st.sampled_from([0.0, 1e-3, 0.5, 2.0]))
+    half = draw(st.booleans())
+    kinds = kinds_for(draw, len(arrays), number_ok=(False,) * 3)
+    style = draw(st.sampled_from(["list", "tuple", "dict"] + (["one"] if len(arrays) == 1 else [])))
+
+    def fn(*ts):
+        given = {"list": list(ts), "tuple": ts, "dict": {f"W{i}": t for i, t in enumerate(ts)},
+                 "one": ts[0]}[style]
+        return tl.l2_penalty(given, reg, half=half)
+    return Case(arrays, kinds, fn, f"l2_penalty({[a.shape for a in arrays]} as {style}, {reg}, "
+                                   f"half={half})")
+
+
 # ----------------------------------------------------------------- the factory
 
 def builtin_ops() -> list:
@@ -435,7 +468,7 @@ def test_every_op_has_its_four_pieces():
 
 
 def test_every_op_has_a_spec():
-    missing = [n for n in builtin_ops() if n not in SPECS]
+    missing = [n for n in builtin_ops() + sorted(COMPOSITES) if n not in SPECS]
     assert not missing, (f"ops without a case generator in tests/test_ops.py SPECS: {missing}; "
                          f"add one so the new op is tested against numeric and PyTorch gradients")
 

@@ -21,11 +21,14 @@ from .tensor import Tensor, _axis, apply
 #: the output's gradient, ``{x}`` the input, ``{out}`` the output. ``tl.explain``
 #: prints a composite that has one as a single line.
 TEMPLATES: dict[str, str] = {}
+#: name -> function, for every composite made with ``composite`` (the library's and users')
+COMPOSITES: dict[str, Callable] = {}
 
 
 def composite(name: str, template: Optional[str] = None) -> Callable:
-    """Decorator: run the function inside ``Group(name)`` so its nodes are tagged;
-    ``template`` is its gradient as one line (see :data:`TEMPLATES`)."""
+    """Decorator: run the function inside ``Group(name)`` so its nodes are tagged, and
+    list it in ``COMPOSITES``; ``template`` is its gradient as one line (see
+    :data:`TEMPLATES`)."""
     if template is not None:
         TEMPLATES[name] = template
 
@@ -34,6 +37,7 @@ def composite(name: str, template: Optional[str] = None) -> Callable:
         def tagged(*args: Any, **kwargs: Any) -> Any:
             with Group(name):
                 return fn(*args, **kwargs)
+        COMPOSITES[name] = tagged
         return tagged
     return wrap
 
