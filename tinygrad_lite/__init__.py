@@ -10,6 +10,7 @@ from .autograd import (Group, backward_order, detect_anomaly, enable_grad, group
                        is_grad_enabled, no_grad, propagate, set_grad_enabled, unbroadcast)
 from .functional import (composite, cross_entropy, l2_penalty, log_softmax, multiclass_hinge,
                          softmax, std, var)
+from .functional_autograd import hessian, hvp, jacobian, jvp, vhp, vjp
 from .gradcheck import (GradcheckError, eval_numerical_gradient, eval_numerical_gradient_array,
                         gradcheck, numerical_gradient, rel_error)
 from .ops import OPS, Function
