@@ -1,6 +1,7 @@
-"""Shared test setup: one deterministic hypothesis profile, and the per-op summary
+"""Shared test setup: one deterministic hypothesis profile, and the per-op summaries
 (hypothesis cases run, worst error vs central differences and vs PyTorch) that
-tests/test_ops.py records and the closing note of the engine issue quotes."""
+tests/test_ops.py (first derivatives) and tests/test_higher_order.py (second
+derivatives) record, printed at the end of every run."""
 import os
 
 import numpy as np
@@ -22,6 +23,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tinygrad_lite"))
 
 #: op name -> {"cases", "num_rel", "num_abs", "torch_rel", "torch_abs"} (see test_ops.record)
 OP_STATS: dict = {}
+#: the same for second derivatives (tests/test_higher_order.py)
+SECOND_ORDER_STATS: dict = {}
 
 
 @pytest.fixture(autouse=True)
@@ -32,18 +35,26 @@ def _seed_numpy():
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not OP_STATS:
+    _table(terminalreporter, OP_STATS, "op table: hypothesis cases and worst gradient errors",
+           "pass: rel < 1e-6 or abs < 1e-8 (numeric), rel <= 1e-9 or abs <= 1e-12 (torch)")
+    _table(terminalreporter, SECOND_ORDER_STATS,
+           "second order: hypothesis cases and worst errors of gradients of gradients",
+           "numeric = central differences of the first-order gradient, torch = "
+           "torch.autograd.grad(create_graph=True) twice; same pass bounds")
+
+
+def _table(tr, stats: dict, title: str, bounds: str) -> None:
+    if not stats:
         return
-    tr = terminalreporter
-    tr.write_sep("-", "op table: hypothesis cases and worst gradient errors")
+    tr.write_sep("-", title)
     tr.write_line("rel = worst cs231n rel_error (any entry), abs = worst |engine - reference|; "
-                  "pass: rel < 1e-6 or abs < 1e-8 (numeric), rel <= 1e-9 or abs <= 1e-12 (torch)")
+                  + bounds)
     tr.write_line(f"{'op':<16}{'cases':>6}{'numeric rel':>13}{'numeric abs':>13}"
                   f"{'torch cases':>12}{'torch rel':>11}{'torch abs':>11}")
     worst = {"num_rel": 0.0, "num_abs": 0.0, "torch_rel": 0.0, "torch_abs": 0.0}
     total = total_torch = 0
-    for name in sorted(OP_STATS):
-        s = OP_STATS[name]
+    for name in sorted(stats):
+        s = stats[name]
         total += s["cases"]
         total_torch += s["torch_cases"]
         for k in worst:

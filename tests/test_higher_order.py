@@ -12,14 +12,21 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygrad_lite as tl
 from tinygrad_lite.autograd import stamps
-from tinygrad_lite.ops import NP
+from tinygrad_lite.ops import NP, OPS
 from tinygrad_lite.tensor import TENSOR
+
+from conftest import SECOND_ORDER_STATS
+from test_ops import (COMPOSITES, H, NUM_ABS, NUM_REL, SPECS, TORCH_ABS, TORCH_REL, TIES, Case,
+                      builtin_ops, check_close, operands, random_graph, record)
 
 try:
     import torch
+    from tinygrad_lite.torch_replay import replay_in_torch
     HAVE_TORCH = True
 except ImportError:  # the oracle is optional: its tests skip
     HAVE_TORCH = False
@@ -125,3 +132,286 @@ def test_the_gradient_of_grad_accumulates_into_grad_as_torch():
         t.grad.sum().backward()  # d/dx sum(grad) is added to grad: (x + 1) e^x + (x + 2) e^x
     np.testing.assert_allclose(plain(x.grad), plain(tx.grad), rtol=1e-15)
     np.testing.assert_allclose(plain(x.grad), (2 * x.data + 3) * np.exp(x.data), rtol=1e-14)
+
+
+
+@needs_torch
+def test_derivatives_to_the_fifth_order_as_torch():
+    x, tx = leaf([0.3, -1.2, 2.0]), twin([0.3, -1.2, 2.0])
+    y, ty = (x.tanh() * x.exp() + x ** 4 / (1 + x * x)).sum(), \
+        (tx.tanh() * tx.exp() + tx ** 4 / (1 + tx * tx)).sum()
+    for order in range(1, 6):
+        y = tl.grad(y, x, create_graph=True)
+        ty, = torch.autograd.grad(ty, tx, create_graph=True)
+        np.testing.assert_allclose(y.data, plain(ty), rtol=1e-12, err_msg=f"order {order}")
+        y, ty = (y * np.arange(1.0, 4.0)).sum(), (ty * torch.arange(1.0, 4.0, dtype=torch.float64)).sum()
+
+
+def test_third_derivative_of_a_cubic_is_six():
+    x = leaf(2.0)
+    d1 = tl.grad(x ** 3, x, create_graph=True)
+    d2 = tl.grad(d1, x, create_graph=True)
+    d3 = tl.grad(d2, x, create_graph=True)
+    assert (d1.item(), d2.item(), d3.item()) == (12.0, 12.0, 6.0)
+    with pytest.raises(RuntimeError, match="does not require grad"):  # as torch: d3 is a constant
+        tl.grad(d3, x)
+
+
+@needs_torch
+def test_double_vjp_with_a_seed_that_requires_grad_as_torch():
+    x, tx = leaf([[0.5, -1.0], [2.0, 0.1]]), twin([[0.5, -1.0], [2.0, 0.1]])
+    u, tu = leaf(np.zeros((2, 2))), twin(np.zeros((2, 2)))
+    v = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    g = tl.grad(tl.softmax(x @ x, axis=1), x, grad_outputs=u, create_graph=True)
+    tg, = torch.autograd.grad(torch.softmax(tx @ tx, 1), tx, grad_outputs=tu, create_graph=True)
+    jv = tl.grad(g, u, grad_outputs=v)  # J v, the forward-mode derivative
+    tjv, = torch.autograd.grad(tg, tu, grad_outputs=torch.tensor(v))
+    np.testing.assert_allclose(jv, plain(tjv), rtol=1e-13)
+
+
+@needs_torch
+def test_second_order_with_respect_to_intermediates_and_several_outputs_as_torch():
+    values = [0.4, -0.8, 1.5]
+    (x, tx) = leaf(values), twin(values)
+    results = []
+    for t, lib in ((x, tl), (tx, torch)):
+        h = t.exp() * t
+        outs = [(h * h).sum(), h.tanh().sum()]
+        if lib is tl:
+            gh = tl.grad(outs, h, create_graph=True)
+            results.append(tl.grad((gh * gh).sum(), [x, h]))
+        else:
+            gh, = torch.autograd.grad(outs, h, create_graph=True)
+            results.append([plain(g) for g in torch.autograd.grad((gh * gh).sum(), [tx, h])])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-13)
+
+
+def test_create_graph_records_inside_no_grad_as_torch():
+    x = leaf([1.0, 2.0])
+    y = (x ** 3).sum()
+    with tl.no_grad():
+        g = tl.grad(y, x, create_graph=True)
+        y.backward(create_graph=True)
+    assert g.requires_grad and x.grad.requires_grad
+    assert tl.grad(g.sum(), x).tolist() == [6.0, 12.0]
+    with tl.no_grad():
+        tl.grad(y, x, create_graph=True)
+        assert not tl.is_grad_enabled()  # the mode is restored after the pass
+
+
+def test_backward_create_graph_with_inputs_stores_only_those():
+    x, w = leaf([1.0, 2.0]), leaf([3.0, -1.0])
+    h = x * w
+    (h * h).sum().backward(create_graph=True, inputs=[x])
+    assert w.grad is None and h.grad is None and isinstance(x.grad, tl.Tensor)
+    np.testing.assert_array_equal(tl.grad(x.grad.sum(), w), 4 * x.data * w.data)
+
+
+def test_an_op_without_xp_cannot_be_differentiated_twice_and_says_why():
+    class NumpySquare(tl.Function):
+        name = "numpy_square_higher_order_test"
+
+        @staticmethod
+        def forward(x):
+            return x * x
+
+        @staticmethod
+        def backward(g, out, xs, needs):
+            return (2 * g * xs[0],)
+
+    try:
+        x = leaf([1.0, 2.0])
+        y = NumpySquare.apply(x).sum()
+        assert tl.grad(y, x).tolist() == [2.0, 4.0]  # the fast path still works
+        with pytest.raises(TypeError, match="numpy_square_higher_order_test.*xp"):
+            tl.grad(y, x, create_graph=True)
+        assert x.grad is None
+    finally:
+        OPS.pop("numpy_square_higher_order_test", None)
+
+
+def test_a_user_op_written_with_xp_is_differentiated_twice():
+    class Cube(tl.Function):
+        name = "cube_higher_order_test"
+        rule = "d(x^3)/dx = 3x^2"
+
+        @staticmethod
+        def forward(xp, x):
+            return x * x * x
+
+        @staticmethod
+        def backward(xp, g, out, xs, needs):
+            return (g * 3 * xs[0] * xs[0],)
+
+    try:
+        x = leaf([1.0, -2.0])
+        g = tl.grad(Cube.apply(x).sum(), x, create_graph=True)
+        assert tl.grad(g.sum(), x).tolist() == [6.0, -12.0]
+        assert tl.hessian(lambda t: Cube.apply(t).sum(), x).tolist() == [[6.0, 0.0], [0.0, -12.0]]
+    finally:
+        OPS.pop("cube_higher_order_test", None)
+
+
+def test_anomaly_mode_names_the_op_of_a_double_backward_that_makes_inf():
+    x = leaf([0.0, 1.0])
+    g = tl.grad((x ** 1.5).sum(), x, create_graph=True)  # 1.5 sqrt(x): finite at 0
+    total = g.sum()
+    with tl.detect_anomaly(), np.errstate(divide="ignore"), \
+            pytest.raises(FloatingPointError, match="pow backward"):
+        tl.grad(total, x)  # 0.75 / sqrt(x): inf at 0
+
+
+# ----------------------------------------------------------------- every op, twice
+# For a case of tests/test_ops.py's SPECS: out = f(x), u a seed that requires grad,
+# first = tl.grad(out, x, grad_outputs=u, create_graph=True), then the gradient of
+# sum(first * w) with respect to x (the Hessian-vector product, second derivatives of
+# f) and to u (J w: the recorded backward is the right linear function of its seed,
+# which makes even linear ops' recorded backwards count).
+
+
+def test_every_op_and_composite_is_differentiated_twice():
+    missing = [n for n in builtin_ops() + sorted(COMPOSITES) if n not in SPECS]
+    assert not missing, f"no case generator (tests/test_ops.py SPECS), so no second order: {missing}"
+    numpy_only = [n for n in builtin_ops() if not OPS[n].any_namespace]
+    assert not numpy_only, f"ops whose backward cannot record a graph (no xp): {numpy_only}"
+
+
+def weighted_sum(tensors, weights):
+    total = None
+    for t, w in zip(tensors, weights):
+        term = (t * w).sum()
+        total = term if total is None else total + term
+    return total
+
+
+def gradients_or_zeros(scalar, wrt):
+    """tl.grad of a scalar, zeros where it does not depend on an input (also when it
+    depends on none: the first gradient was a constant)."""
+    found = tl.grad(scalar, wrt, allow_unused=True) if scalar.requires_grad else [None] * len(wrt)
+    return [np.zeros(t.shape) if g is None else g for g, t in zip(found, wrt)]
+
+
+def first_order_probe(case, arrays, w1, w2):
+    """sum(grad(f(arrays)) * w2) for the seed w1, by the fast path (no create_graph)."""
+    ops_, leaves = operands(Case(arrays, case.kinds, case.fn))
+    found = tl.grad(case.fn(*ops_), leaves, grad_outputs=w1)
+    return float(sum(np.sum(g * w) for g, w in zip(found, w2)))
+
+
+def numeric_second_derivatives(case, w1, w2):
+    """Central differences of first_order_probe with respect to every entry of the
+    inputs that require grad and of the seed."""
+    grad_positions = [i for i, k in enumerate(case.kinds) if k == "grad"]
+    results = []
+    for pos in grad_positions + [None]:
+        base = case.arrays[pos] if pos is not None else w1
+        numeric = np.zeros(base.shape)
+        for ix in np.ndindex(base.shape):
+            values = []
+            for step in (H, -H):
+                arrays = [np.array(a) for a in case.arrays]  # (copies; 0-d arrays, not scalars)
+                seed = w1.copy()
+                (arrays[pos] if pos is not None else seed)[ix] += step
+                values.append(first_order_probe(case, arrays, seed, w2))
+            numeric[ix] = (values[0] - values[1]) / (2 * H)
+        results.append(numeric)
+    return results
+
+
+def torch_second_derivatives(out, leaves, w1, w2):
+    """The same second derivatives by torch.autograd.grad(create_graph=True) on the
+    graph replayed in PyTorch."""
+    tout, made = replay_in_torch(out)
+    tleaves = [made[id(t)] for t in leaves]
+    tu = torch.tensor(w1, requires_grad=True)
+    firsts = torch.autograd.grad(tout, tleaves, grad_outputs=tu, create_graph=True,
+                                 allow_unused=True)
+    terms = [(f * torch.tensor(w)).sum() for f, w in zip(firsts, w2) if f is not None]
+    total = sum(terms[1:], terms[0]) if terms else None
+    wrt = tleaves + [tu]
+    if total is None or not total.requires_grad:
+        return [np.zeros(tuple(t.shape)) for t in wrt]
+    found = torch.autograd.grad(total, wrt, allow_unused=True)
+    return [np.zeros(tuple(t.shape)) if g is None else plain(g) for g, t in zip(found, wrt)]
+
+
+def check_second_order(label, case, numeric=True, table=True):
+    """The second derivatives of ``case`` (see above) against central differences (when
+    ``numeric``) and PyTorch (when installed), recorded under ``label`` in the summary
+    table (when ``table``). Returns ours, one array per input that requires grad and
+    one for the seed."""
+    ops_, leaves = operands(case)
+    out = case.fn(*ops_)
+    rng = np.random.default_rng(len(case.desc))
+    w1 = rng.uniform(-1, 1, out.shape)
+    w2 = [rng.uniform(-1, 1, t.shape) for t in leaves]
+    u = tl.Tensor(w1, requires_grad=True)
+    firsts = tl.grad(out, leaves, grad_outputs=u, create_graph=True)
+    for f, p in zip(firsts, tl.grad(out, leaves, grad_outputs=w1)):
+        # the same numbers as the fast path, but for the order of additions at a fan-in
+        # (x * x: the fast path adds 2 (g x) once, the recording g x twice)
+        assert isinstance(f, tl.Tensor), case.desc
+        check_close("recorded first derivative vs the fast path", f.data, p, 1e-14, 1e-15, case)
+    ours = gradients_or_zeros(weighted_sum(firsts, w2), leaves + [u])
+    stats = {"cases": 0, "torch_cases": 0, "num_rel": 0.0, "num_abs": 0.0, "torch_rel": 0.0,
+             "torch_abs": 0.0}
+    if table:
+        stats = SECOND_ORDER_STATS.setdefault(label, stats)
+    tally = {label: stats}
+    if numeric:
+        for g, n in zip(ours, numeric_second_derivatives(case, w1, w2)):
+            record(label, "num", g, n, NUM_ABS, stats=tally)
+            check_close("second derivative vs central differences", g, n, NUM_REL, NUM_ABS, case)
+        stats["cases"] += 1
+    if HAVE_TORCH:
+        for g, tg in zip(ours, torch_second_derivatives(out, leaves, w1, w2)):
+            record(label, "torch", g, tg, TORCH_ABS, stats=tally)
+            check_close("second derivative vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
+        stats["torch_cases"] += 1
+    return ours
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@given(data=st.data())
+def test_second_derivatives_vs_torch_and_central_differences(name, data):
+    case = data.draw(st.composite(lambda draw: SPECS[name](draw))(), label="case")
+    check_second_order(name, case)
+
+
+@given(case=random_graph())
+def test_second_derivatives_of_random_graphs(case):
+    check_second_order("(random graphs)", case)
+
+
+# Kinks, ties and bounds: central differences mean nothing there, PyTorch's
+# conventions decide (the first derivatives' are tested in tests/test_ops.py).
+AT_ZERO = np.array([-1.0, 0.0, 0.0, 1.0, 2.0])
+CONSTANT_ROWS = np.array([[2.0, 2.0, 2.0], [1.0, -1.0, 0.5], [0.0, 0.0, 0.0]])
+KINKS = {
+    "relu at 0": (lambda t: t.relu(), [AT_ZERO]),
+    "abs at 0": (lambda t: abs(t), [AT_ZERO]),
+    "clip at its bounds": (lambda t: t.clip(0.0, 1.0) * t, [AT_ZERO]),
+    "clip at min": (lambda t: t.clip(min=0.0) ** 2, [AT_ZERO]),
+    "max ties": (lambda t: t.max(axis=1) * t.sum(axis=1), [TIES]),
+    "min ties, all axes": (lambda t: t.min() * t, [TIES]),
+    "maximum ties": (lambda a, b: tl.maximum(a, b) * a, [TIES, TIES[::-1].copy()]),
+    "std of constant rows": (lambda t: t.std(axis=1) * t.sum(axis=1), [CONSTANT_ROWS]),
+    "std, ddof=1, of one constant row": (lambda t: t.std(axis=1, ddof=1), [CONSTANT_ROWS]),
+    "pow at 0": (lambda t: t ** 0 + t ** 1 + t ** 2 + t ** 3, [AT_ZERO]),
+    "where": (lambda a, b: tl.where(AT_ZERO > 0, a * b, b ** 3), [AT_ZERO, AT_ZERO + 1]),
+    "softmax of 1e4": (lambda t: tl.softmax(t, axis=1), [np.array([[1e4, 1e4 - 1, -1e4]])]),
+    "log_softmax of 1e4": (lambda t: tl.log_softmax(t, axis=0), [np.array([1e4, -1e4, 3.0])]),
+    "cross_entropy of 1e4": (lambda t: tl.cross_entropy(t, np.array([0, 2])),
+                             [np.array([[1e4, 1e4 - 1, -1e4], [0.0, 1e4, 1e4 - 3]])]),
+}
+
+
+@needs_torch
+@pytest.mark.parametrize("label", sorted(KINKS))
+def test_second_derivatives_at_kinks_ties_and_bounds_as_torch(label):
+    fn, arrays = KINKS[label]
+    case = Case([np.array(a, dtype=float) for a in arrays], ["grad"] * len(arrays), fn, label)
+    with tl.detect_anomaly():  # finite everywhere, also for scores of 1e4
+        ours = check_second_order(label, case, numeric=False, table=False)
+    assert all(np.all(np.isfinite(g)) for g in ours)

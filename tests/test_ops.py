@@ -490,9 +490,10 @@ def operands(case: Case) -> tuple[list, list]:
     return ops_, grads
 
 
-def record(name: str, key: str, a: np.ndarray, b: np.ndarray, abs_tol: float) -> None:
-    s = OP_STATS.setdefault(name, {"cases": 0, "torch_cases": 0, "num_rel": 0.0, "num_abs": 0.0,
-                                   "torch_rel": 0.0, "torch_abs": 0.0})
+def record(name: str, key: str, a: np.ndarray, b: np.ndarray, abs_tol: float,
+           stats: dict = OP_STATS) -> None:
+    s = stats.setdefault(name, {"cases": 0, "torch_cases": 0, "num_rel": 0.0, "num_abs": 0.0,
+                                "torch_rel": 0.0, "torch_abs": 0.0})
     diff = np.abs(a - b)
     if diff.size:
         rel = diff / np.maximum(1e-8, np.abs(a) + np.abs(b))  # cs231n's rel_error, per entry
