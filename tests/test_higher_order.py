@@ -76,6 +76,12 @@ def test_under_create_graph_every_gradient_is_a_tensor(exponent):
     assert isinstance(x.grad, tl.Tensor)
 
 
+def test_grad_of_several_outputs_returns_arrays_also_for_0d_inputs():
+    x = leaf(2.0)
+    found = tl.grad([x * x, x * 3.0], x)
+    assert type(found) is np.ndarray and found.shape == () and found == 7.0
+    assert isinstance(tl.grad([x * x, x * 3.0], x, create_graph=True), tl.Tensor)
+
 def test_leaf_gradients_under_create_graph_are_tensors_of_their_own():
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (a + b).sum().backward(create_graph=True)  # the add hands one gradient to both inputs

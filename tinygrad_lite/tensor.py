@@ -864,7 +864,12 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Opti
                         mine = _own(g)
                     else:
                         mine = g if k == 0 and node.op is None else g.copy()
-                    found[i] = mine if found[i] is None else found[i] + mine
+                    if found[i] is None:
+                        found[i] = mine
+                    elif create_graph:
+                        found[i] = found[i] + mine
+                    else:  # in place: the caller's own array (0-d + 0-d would give a scalar)
+                        found[i] += mine
     for i, (t, g) in enumerate(zip(inputs, found)):
         if g is None and not allow_unused:
             raise RuntimeError(
