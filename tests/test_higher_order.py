@@ -421,3 +421,219 @@ def test_second_derivatives_at_kinks_ties_and_bounds_as_torch(label):
     with tl.detect_anomaly():  # finite everywhere, also for scores of 1e4
         ours = check_second_order(label, case, numeric=False, table=False)
     assert all(np.all(np.isfinite(g)) for g in ours)
+
+
+# ----------------------------------------------------------------- tl.jacobian & co.
+# Against torch.autograd.functional on the same functions written twice (tl, torch),
+# inputs single or tuples, 0-d, broadcasting, one-element outputs of shape (1, 1).
+
+R = np.random.default_rng(7)
+
+
+def rosenbrock(p, lib=tl):
+    x, y = p[0], p[1]
+    return (1 - x) ** 2 + 100 * (y - x * x) ** 2
+
+
+SCALAR_FUNCTIONS = {  # label -> (tl function, torch function, inputs)
+    "0-d": (lambda x: (x * x * x).exp(), lambda x: (x * x * x).exp(), np.array(0.3)),
+    "vector": (lambda x: (x.tanh() * x).sum(), lambda x: (x.tanh() * x).sum(), R.normal(size=3)),
+    "rosenbrock": (rosenbrock, rosenbrock, np.array([-1.2, 1.0])),
+    "broadcasting pair": (
+        lambda a, b: ((a * b).sigmoid() + a.exp() / (1 + b * b)).sum(),
+        lambda a, b: ((a * b).sigmoid() + a.exp() / (1 + b * b)).sum(),
+        (R.normal(size=(2, 3)), R.normal(size=3))),
+    "0-d and matrix": (
+        lambda s, W: (tl.log_softmax(W * s, axis=1) * W).sum() * s,
+        lambda s, W: (torch.log_softmax(W * s, 1) * W).sum() * s,
+        (np.array(0.7), R.normal(size=(2, 3)))),
+    "output of shape (1, 1)": (lambda x: (x ** 3).sum().reshape(1, 1),
+                               lambda x: (x ** 3).sum().reshape(1, 1), R.normal(size=(2, 2))),
+    "one input unused": (lambda a, b: (a * a).sum(), lambda a, b: (a * a).sum(),
+                         (R.normal(size=2), R.normal(size=3))),
+}
+
+VECTOR_FUNCTIONS = {
+    "elementwise": (lambda x: x.tanh() * x, lambda x: x.tanh() * x, R.normal(size=3)),
+    "0-d to 0-d": (lambda x: x * x.exp(), lambda x: x * x.exp(), np.array(-0.4)),
+    "vector to 0-d": (lambda x: (x * x).sum(), lambda x: (x * x).sum(), R.normal(size=4)),
+    "softmax rows": (lambda x: tl.softmax(x, axis=1), lambda x: torch.softmax(x, 1),
+                     R.normal(size=(2, 3))),
+    "two in, two out, broadcasting": (
+        lambda a, b: (a * b, (a @ b).exp()), lambda a, b: (a * b, (a @ b).exp()),
+        (R.normal(size=(2, 3)), R.normal(size=3))),
+    "one output independent of one input": (
+        lambda a, b: (a * 2.0, a * b), lambda a, b: (a * 2.0, a * b),
+        (R.normal(size=2), R.normal(size=2))),
+    "empty input": (lambda x: (x * x).sum() + 1.0, lambda x: (x * x).sum() + 1.0, np.zeros(0)),
+}
+
+
+def tl_inputs(inputs):
+    return tuple(tl.Tensor(a) for a in inputs) if isinstance(inputs, tuple) else tl.Tensor(inputs)
+
+
+def torch_inputs(inputs):
+    return tuple(torch.tensor(a) for a in inputs) if isinstance(inputs, tuple) else \
+        torch.tensor(inputs)
+
+
+def random_like(inputs, seed):
+    rng = np.random.default_rng(seed)
+    return tuple(rng.normal(size=np.shape(a)) for a in inputs) if isinstance(inputs, tuple) \
+        else rng.normal(size=np.shape(inputs))
+
+
+def assert_same(ours, theirs, create_graph=False, where="result"):
+    """ours has torch's nesting (tuples where torch has tuples), shapes and values (to
+    1e-12); arrays without create_graph, Tensors with it."""
+    if isinstance(theirs, (tuple, list)):
+        assert isinstance(ours, tuple) and len(ours) == len(theirs), f"{where}: {type(ours)}"
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert_same(a, b, create_graph, f"{where}[{i}]")
+        return
+    assert isinstance(ours, tl.Tensor if create_graph else np.ndarray), f"{where}: {type(ours)}"
+    values = plain(ours)
+    assert values.shape == tuple(theirs.shape), f"{where}: {values.shape} vs {tuple(theirs.shape)}"
+    np.testing.assert_allclose(values, plain(theirs), rtol=1e-12, atol=1e-14, err_msg=where)
+
+
+@needs_torch
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("label", sorted(SCALAR_FUNCTIONS))
+def test_hessian_hvp_vhp_as_torch(label, create_graph):
+    f, tf, inputs = SCALAR_FUNCTIONS[label]
+    v = random_like(inputs, 1)
+    tv = torch_inputs(v)
+    expected = torch.autograd.functional.hessian(tf, torch_inputs(inputs))
+    for strategy in ("reverse-mode", "forward-mode"):
+        assert_same(tl.hessian(f, inputs, create_graph=create_graph,
+                               outer_jacobian_strategy=strategy), expected, create_graph, label)
+    for name in ("hvp", "vhp"):
+        ours = getattr(tl, name)(f, tl_inputs(inputs), v, create_graph=create_graph)
+        theirs = getattr(torch.autograd.functional, name)(tf, torch_inputs(inputs), tv)
+        assert_same(ours, theirs, create_graph, f"{label} {name}")
+
+
+@needs_torch
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("label", sorted(VECTOR_FUNCTIONS))
+def test_jacobian_jvp_vjp_as_torch(label, create_graph):
+    f, tf, inputs = VECTOR_FUNCTIONS[label]
+    outputs = tf(*torch_inputs(inputs)) if isinstance(inputs, tuple) else tf(torch_inputs(inputs))
+    v_out = random_like(tuple(o.detach().numpy() for o in outputs) if isinstance(outputs, tuple)
+                        else outputs.detach().numpy(), 2)
+    v_in = random_like(inputs, 3)
+    expected = torch.autograd.functional.jacobian(tf, torch_inputs(inputs))
+    for strategy in ("reverse-mode", "forward-mode"):
+        assert_same(tl.jacobian(f, inputs, create_graph=create_graph, strategy=strategy),
+                    expected, create_graph, f"{label} {strategy}")
+    for name, v in (("jvp", v_in), ("vjp", v_out)):
+        ours = getattr(tl, name)(f, inputs, v, create_graph=create_graph)
+        theirs = getattr(torch.autograd.functional, name)(tf, torch_inputs(inputs), torch_inputs(v))
+        assert_same(ours, theirs, create_graph, f"{label} {name}")
+
+
+@pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3)])
+def test_empty_inputs_and_outputs_give_empty_blocks(shape):
+    # (torch's reverse mode fails here: torch.stack of no rows)
+    x = np.zeros(shape)
+    assert tl.hessian(lambda t: (t * t).sum(), x).shape == shape + shape
+    assert tl.jacobian(lambda t: t * 2.0, x).shape == shape + shape
+    assert tl.jacobian(lambda t: t.sum(axis=-1), x, strategy="forward-mode").shape == \
+        shape[:-1] + shape
+    out, jv = tl.jvp(lambda t: t.exp(), x, np.zeros(shape))
+    assert out.shape == jv.shape == shape
+
+
+@needs_torch
+def test_create_graph_results_differentiate_again_also_through_v():
+    values, direction = np.array([0.3, -0.7, 1.1]), np.array([1.0, 2.0, -0.5])
+    f = lambda t: (t.tanh() * t.exp()).sum()  # noqa: E731
+    x, v = leaf(values), leaf(direction)
+    tx, tv = twin(values), twin(direction)
+    weights = np.arange(9.0).reshape(3, 3)
+    H = tl.hessian(f, x, create_graph=True)
+    tH = torch.autograd.functional.hessian(f, tx, create_graph=True)
+    third = tl.grad((H * weights).sum(), x)
+    tthird, = torch.autograd.grad((tH * torch.tensor(weights)).sum(), tx)
+    np.testing.assert_allclose(third, plain(tthird), rtol=1e-12)
+    for name in ("hvp", "vhp", "jvp"):
+        fn = (lambda t: t.tanh() * t.exp()) if name == "jvp" else f
+        _, ours = getattr(tl, name)(fn, x, v, create_graph=True)
+        _, theirs = getattr(torch.autograd.functional, name)(fn, tx, tv, create_graph=True)
+        found = tl.grad((ours * ours).sum(), [x, v])
+        expected = torch.autograd.grad((theirs * theirs).sum(), [tx, tv])
+        for a, b in zip(found, expected):
+            np.testing.assert_allclose(a, plain(b), rtol=1e-12, err_msg=name)
+    assert x.grad is None and v.grad is None
+
+
+def test_without_create_graph_results_are_arrays_and_the_inputs_are_untouched():
+    x = leaf([1.0, 2.0])
+    out, g = tl.vjp(lambda t: (t ** 3).sum(), x)
+    assert type(out) is np.ndarray and type(g) is np.ndarray and g.tolist() == [3.0, 12.0]
+    H = tl.hessian(lambda t: (t ** 3).sum(), x)
+    assert type(H) is np.ndarray and H.tolist() == [[6.0, 0.0], [0.0, 12.0]]
+    assert x.grad is None and x.data.flags.writeable and x.op is None
+    with tl.no_grad():  # as torch: the functions record what they need in any grad mode
+        assert tl.hessian(lambda t: (t ** 3).sum(), x.data).tolist() == H.tolist()
+    assert tl.jacobian(lambda t: t * t, 3.0) == 6.0  # a number is a 0-d input
+
+
+def test_strict_mode_raises_where_torch_does():
+    pair = (np.ones(2), np.ones(3))
+    with pytest.raises(RuntimeError, match="jacobian: output 0 does not depend on input 1"):
+        tl.jacobian(lambda a, b: a * 2.0, pair, strict=True)
+    with pytest.raises(RuntimeError, match="jacobian: output 0 of func does not require grad"):
+        tl.jacobian(lambda a: tl.Tensor(np.ones(2)), np.ones(2), strict=True)
+    with pytest.raises(RuntimeError, match="hessian: the gradient of func with respect to input 0"):
+        tl.hessian(lambda a: (a * 3.0).sum(), np.ones(2), strict=True)
+    with pytest.raises(RuntimeError, match="jvp: the outputs of func do not depend on input 1"):
+        tl.jvp(lambda a, b: a * 2.0, pair, (np.ones(2), np.ones(3)), strict=True)
+    with pytest.raises(RuntimeError, match="vjp: the outputs of func do not depend on input 1"):
+        tl.vjp(lambda a, b: (a * 2.0).sum(), pair, strict=True)
+    with pytest.raises(RuntimeError, match="strict=True with create_graph=True"):
+        tl.jacobian(lambda a: a * 2.0, np.ones(2), strict=True, create_graph=True)
+    assert tl.jacobian(lambda a, b: a * 2.0, pair)[1].tolist() == [[0.0] * 3] * 2  # not strict
+    assert tl.hessian(lambda a: (a * 3.0).sum(), np.ones(2)).tolist() == [[0.0, 0.0]] * 2
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda: tl.jacobian(lambda t: t, [np.ones(2)]), TypeError, "jacobian: inputs must be .*got a list"),
+    (lambda: tl.hessian(lambda t: t.sum(), np.arange(3)), TypeError,
+     "hessian: the input has dtype int64"),
+    (lambda: tl.hvp(lambda a, b: a.sum(), (np.ones(2), "x"), (np.ones(2), np.ones(2))), TypeError,
+     "hvp: input 1 has dtype <U1"),
+    (lambda: tl.jacobian(lambda t: t.data, np.ones(2)), TypeError,
+     "jacobian: func must return a Tensor or a tuple of Tensors; the output is a ndarray"),
+    (lambda: tl.jvp(lambda t: (t, 2.0), np.ones(2), np.ones(2)), TypeError, "jvp: .*output 1 is a float"),
+    (lambda: tl.hessian(lambda t: t * t, np.ones(3)), RuntimeError,
+     r"hessian: func must return a Tensor with a single element, got shape \(3,\)"),
+    (lambda: tl.hvp(lambda t: (t.sum(), t.sum()), np.ones(3), np.ones(3)), RuntimeError,
+     "hvp: func must return a single Tensor, got a tuple of 2"),
+    (lambda: tl.hvp(lambda t: (t * t).sum(), np.ones(3), np.ones(4)), ValueError,
+     r"hvp: v has shape \(4,\), the input it goes with has shape \(3,\)"),
+    (lambda: tl.jvp(lambda t: t * t, np.ones(3)), RuntimeError,
+     r"jvp: v can be left out only when the input is a single Tensor with one element; .*\(3,\)"),
+    (lambda: tl.vjp(lambda t: t * t, np.ones(3)), ValueError, "vjp: v can be left out only"),
+    (lambda: tl.vhp(lambda a, b: (a * b).sum(), (np.ones(2), np.ones(2)), np.ones(2)),
+     ValueError, "vhp: v has 1 entries, one per input is needed: 2 input"),
+    (lambda: tl.jacobian(lambda t: t, np.ones(2), strategy="forward"), ValueError,
+     "jacobian: strategy must be one of"),
+    (lambda: tl.hessian(lambda t: t.sum(), ()), ValueError, "hessian: inputs is an empty tuple"),
+])
+def test_bad_calls_raise_clear_errors_and_change_nothing(call, error, message):
+    x = leaf([1.0, 2.0])
+    with pytest.raises(error, match=message) as caught:
+        call()
+    assert x.grad is None and x.data.flags.writeable
+    assert caught.value is not None
+
+
+def test_a_failing_func_leaves_the_callers_tensor_as_it_was():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(ValueError, match="matmul"):
+        tl.hessian(lambda t: (t @ np.ones((3, 3))).sum(), x)
+    assert x.grad is None and x.data.flags.writeable  # the traceback keeps only copies
+    x.data[0] = 5.0

@@ -37,7 +37,9 @@ STRATEGIES = ("reverse-mode", "forward-mode")
 def _inputs(who: str, inputs: Any, create_graph: bool) -> tuple[bool, list]:
     """The Tensors ``func`` is called with, one per input: a new Tensor for each (so an
     input that ``func`` also captures is told apart), joined to the caller's tensor
-    by a recorded reshape when ``create_graph`` should reach it."""
+    by a recorded reshape when ``create_graph`` should reach it, else a leaf holding a
+    copy (so the caller's array is never made read-only by the graphs built here, not
+    even while an error that comes out of them is kept)."""
     if isinstance(inputs, list):
         raise TypeError(f"{who}: inputs must be a Tensor, a NumPy array or a number, or a tuple "
                         f"of them; got a list (write tuple(...) for several inputs, np.array(...) "
@@ -54,7 +56,7 @@ def _inputs(who: str, inputs: Any, create_graph: bool) -> tuple[bool, list]:
                 raise TypeError(f"{who}: {where} has dtype {x.dtype}; only floating-point inputs "
                                 f"can be differentiated")
             xs.append(x.reshape(x.shape) if create_graph and x.requires_grad
-                      else x.detach().requires_grad_())
+                      else Tensor(x.data.copy(), requires_grad=True))
             continue
         if isinstance(x, (tuple, list, dict)) or x is None:
             raise TypeError(f"{who}: {where} is a {type(x).__name__}; inputs must be Tensors, "
@@ -66,7 +68,7 @@ def _inputs(who: str, inputs: Any, create_graph: bool) -> tuple[bool, list]:
         if arr.dtype.kind != "f":
             raise TypeError(f"{who}: {where} has dtype {arr.dtype}; only floating-point inputs "
                             f"can be differentiated (e.g. write 2.0, or x.astype(np.float64))")
-        xs.append(Tensor(arr, requires_grad=True))
+        xs.append(Tensor(np.array(arr), requires_grad=True))
     return is_tuple, xs
 
 
