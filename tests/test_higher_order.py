@@ -637,3 +637,88 @@ def test_a_failing_func_leaves_the_callers_tensor_as_it_was():
         tl.hessian(lambda t: (t @ np.ones((3, 3))).sum(), x)
     assert x.grad is None and x.data.flags.writeable  # the traceback keeps only copies
     x.data[0] = 5.0
+
+
+# ----------------------------------------------------------------- uses
+
+def rosenbrock_hessian(x, y):
+    return np.array([[2 - 400 * y + 1200 * x * x, -400 * x], [-400 * x, 200.0]])
+
+
+def test_newton_steps_on_rosenbrock_converge_quadratically():
+    p = leaf([-1.2, 1.0])  # the classic start
+    np.testing.assert_array_equal(tl.hessian(rosenbrock, p), [[1330.0, 480.0], [480.0, 200.0]])
+    errors = []
+    for _ in range(7):
+        g = tl.grad(rosenbrock(p), p)
+        H = tl.hessian(rosenbrock, p)
+        np.testing.assert_allclose(H, rosenbrock_hessian(*p.data), rtol=1e-14)
+        _, Hg = tl.hvp(rosenbrock, p, g)
+        np.testing.assert_allclose(Hg, H @ g, rtol=1e-12, atol=1e-12)
+        with tl.no_grad():
+            p -= np.linalg.solve(H, g)
+        errors.append(np.abs(p.data - 1.0).max())
+    # pure Newton: two wild steps, then the error roughly squares each step
+    assert errors[3] < 0.1 and errors[4] < 1e-4 and errors[5] < 1e-10 and errors[6] < 1e-15
+    assert errors[5] < 10 * errors[4] ** 2
+    assert p.grad is None
+
+
+def test_one_newton_step_solves_a_quadratic():
+    A = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    b = np.array([1.0, -2.0, 0.5])
+    f = lambda x: 0.5 * (x @ (A @ x)) - (b * x).sum()  # noqa: E731
+    x = np.zeros(3)
+    np.testing.assert_allclose(tl.hessian(f, x), A, rtol=1e-15)
+    step = np.linalg.solve(tl.hessian(f, x), tl.vjp(f, x)[1])
+    np.testing.assert_allclose(x - step, np.linalg.solve(A, b), rtol=1e-14)
+
+
+@needs_torch
+def test_hessian_of_the_cs231n_toy_loss_in_b2_as_torch_and_by_hand():
+    params = tl.reference.init_toy_model()
+    X, y = tl.reference.init_toy_data()
+    reg = 0.05
+
+    def toy_loss(b2, lib=tl):
+        W1, b1, W2 = (params[k] if lib is tl else torch.tensor(params[k]) for k in ("W1", "b1", "W2"))
+        X_ = X if lib is tl else torch.tensor(X)
+        hidden = lib.relu(X_ @ W1 + b1)
+        scores = hidden @ W2 + b2
+        if lib is tl:
+            data_loss = tl.cross_entropy(scores, y)
+        else:
+            data_loss = torch.nn.functional.cross_entropy(scores, torch.tensor(y))
+        return data_loss + reg * ((W1 * W1).sum() + (W2 * W2).sum())
+
+    b2 = params["b2"]
+    ours = tl.hessian(toy_loss, b2)
+    theirs = torch.autograd.functional.hessian(lambda t: toy_loss(t, torch), torch.tensor(b2))
+    np.testing.assert_allclose(ours, plain(theirs), rtol=1e-12, atol=1e-15)
+    # by hand: the mean over rows of diag(p) - p p^T, p the softmax of the row's scores
+    scores = np.maximum(X @ params["W1"] + params["b1"], 0) @ params["W2"] + b2
+    prob = np.exp(scores - scores.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    by_hand = np.mean([np.diag(q) - np.outer(q, q) for q in prob], axis=0)
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-12, atol=1e-15)
+    # and through the model itself: the gradient of its loss, differentiated again
+    net = tl.models.TwoLayerNet(4, 10, 3)
+    net.params = params
+    b2_param = net.fc2.b
+    g = tl.grad(net.loss_tensor(X, y, reg), b2_param, create_graph=True)
+    rows = [tl.grad(g, b2_param, grad_outputs=np.eye(3)[k]) for k in range(3)]
+    np.testing.assert_allclose(np.stack(rows), by_hand, rtol=1e-12, atol=1e-15)
+
+
+def test_a_double_backward_graph_draws():
+    viz = pytest.importorskip("viz")
+    W = leaf([[0.5, -1.0, 0.3], [0.2, 0.1, -0.4]], name="W")
+    X = tl.Tensor(np.array([[1.0, 2.0], [-1.0, 0.5]]), name="X")
+    loss = tl.cross_entropy(X @ W, np.array([0, 2]))
+    g = tl.grad(loss, W, create_graph=True)
+    penalty = (g * g).sum()  # a gradient penalty: its graph is the backward pass of loss
+    recorded = {n.op.name for n in tl.backward_order(penalty) if n.op is not None}
+    assert {"exp", "div", "broadcast_to", "matmul"} <= recorded  # the backward of softmax
+    penalty.backward()
+    d = viz.draw(penalty)
+    assert isinstance(d.source, str) and "digraph" in d.source and "W" in d.source
