@@ -82,6 +82,17 @@ def test_grad_of_several_outputs_returns_arrays_also_for_0d_inputs():
     assert type(found) is np.ndarray and found.shape == () and found == 7.0
     assert isinstance(tl.grad([x * x, x * 3.0], x, create_graph=True), tl.Tensor)
 
+def test_create_graph_refuses_an_input_whose_array_was_replaced():
+    W = leaf([1.0, 2.0], name="W")
+    loss = (W * W * W).sum()
+    W.data = np.array([10.0, 20.0])  # the fast path still differentiates the old values
+    assert tl.grad(loss, W).tolist() == [3.0, 12.0]
+    with pytest.raises(RuntimeError, match="'W', shape \\(2,\\)\\) of mul was given a new array"):
+        tl.grad(loss, W, create_graph=True)
+    with pytest.raises(RuntimeError, match="given a new array"):
+        loss.backward(create_graph=True)
+    assert W.grad is None
+
 def test_leaf_gradients_under_create_graph_are_tensors_of_their_own():
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (a + b).sum().backward(create_graph=True)  # the add hands one gradient to both inputs

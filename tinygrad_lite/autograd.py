@@ -340,6 +340,9 @@ def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = No
         xs = node._inputs  # the arrays the forward pass computed with
         out = node.data
     else:
+        for p, a in zip(parents, node._inputs):
+            if p.data is not a:
+                _rebound(node, p)
         xs = [xp.value(p) for p in parents]
         out = xp.value(node)
     try:
@@ -370,6 +373,15 @@ def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = No
                     f"{node.op.name} backward produced nan/inf in the gradient of an input "
                     f"of shape {p.data.shape}")
     return grads
+
+
+def _rebound(node: "Tensor", p: "Tensor") -> None:
+    who = f"{p.name!r}, " if p.name else ""
+    raise RuntimeError(
+        f"backward(create_graph=True): the input ({who}shape {p.shape}) of {node.op.name} was "
+        f"given a new array (`.data = ...`) after {node.op.name} used it; a recorded backward "
+        f"computes with the tensor itself, so it would differentiate the new values. Run the "
+        f"forward pass again after changing it")
 
 
 def _fit(node: "Tensor", pg: Any, x: Any, xp: Any) -> Any:
