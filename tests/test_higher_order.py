@@ -584,6 +584,9 @@ def test_without_create_graph_results_are_arrays_and_the_inputs_are_untouched():
     x = leaf([1.0, 2.0])
     out, g = tl.vjp(lambda t: (t ** 3).sum(), x)
     assert type(out) is np.ndarray and type(g) is np.ndarray and g.tolist() == [3.0, 12.0]
+    out, _ = tl.jvp(lambda t: t.reshape(2, 1), x, np.ones(2))  # a view of the input, copied
+    out[0] = 7.0
+    assert x.data.tolist() == [1.0, 2.0]
     H = tl.hessian(lambda t: (t ** 3).sum(), x)
     assert type(H) is np.ndarray and H.tolist() == [[6.0, 0.0], [0.0, 12.0]]
     assert x.grad is None and x.data.flags.writeable and x.op is None
@@ -600,6 +603,8 @@ def test_strict_mode_raises_where_torch_does():
         tl.jacobian(lambda a: tl.Tensor(np.ones(2)), np.ones(2), strict=True)
     with pytest.raises(RuntimeError, match="hessian: the gradient of func with respect to input 0"):
         tl.hessian(lambda a: (a * 3.0).sum(), np.ones(2), strict=True)
+    with pytest.raises(RuntimeError, match="hvp: func does not depend on input 1"):
+        tl.hvp(lambda a, b: (a * a).sum(), pair, (np.ones(2), np.ones(3)), strict=True)
     with pytest.raises(RuntimeError, match="jvp: the outputs of func do not depend on input 1"):
         tl.jvp(lambda a, b: a * 2.0, pair, (np.ones(2), np.ones(3)), strict=True)
     with pytest.raises(RuntimeError, match="vjp: the outputs of func do not depend on input 1"):

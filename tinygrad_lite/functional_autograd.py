@@ -164,10 +164,11 @@ def _filled(who: str, grads: list, refs: list, strict: bool, create_graph: bool,
 
 
 def _values(items: list, create_graph: bool) -> list:
-    """Tensors as they are with ``create_graph``, else their arrays."""
+    """Tensors as they are with ``create_graph``, else arrays of the caller's own (a
+    copy of func's outputs: one may be a read-only view, or an input's array)."""
     if create_graph:
         return [t if isinstance(t, Tensor) else _new(np.asarray(t)) for t in items]
-    return [t.data if isinstance(t, Tensor) else t for t in items]
+    return [np.array(t.data) if isinstance(t, Tensor) else t for t in items]
 
 
 def _unpack(items: list, is_tuple: bool) -> Any:
@@ -274,7 +275,10 @@ def _first_gradient(who: str, out: Tensor, xs: list, strict: bool) -> list:
     first = _grads([out], xs, None, create_graph=True)
     if strict:
         for i, g in enumerate(first):
-            if g is None or not g.requires_grad:
+            if g is None:
+                raise RuntimeError(f"{who}: func does not depend on input {i}, which strict=True "
+                                   f"does not allow")
+            if not g.requires_grad:
                 raise RuntimeError(f"{who}: the gradient of func with respect to input {i} does "
                                    f"not depend on the inputs (func is linear in it), which "
                                    f"strict=True does not allow")
