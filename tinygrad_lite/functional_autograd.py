@@ -209,10 +209,10 @@ def jvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
         in_tuple, xs = _inputs("jvp", inputs, create_graph)
         vs = _vectors("jvp", v, xs, "input", create_graph)
         out_tuple, outs = _outputs("jvp", func(*xs), strict)
-        found = _forward(outs, xs, vs, create_graph)
+        found, vjps = _forward(outs, xs, vs, create_graph)
         if strict:
-            _strict_forward("jvp", found[1])
-        found = _filled("jvp", found[0], outs, strict, create_graph,
+            _strict_forward("jvp", vjps)
+        found = _filled("jvp", found, outs, strict, create_graph,
                         "output {i} of func does not depend on any input")
     return (_unpack(_values(outs, create_graph), out_tuple),
             _unpack(_values(found, create_graph), out_tuple))
