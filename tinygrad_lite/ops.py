@@ -107,6 +107,19 @@ def _scatter_add(g: np.ndarray, shape: tuple, index: Any) -> np.ndarray:
     return grad
 
 
+def _erf(x: Any) -> np.ndarray:
+    """The error function to float64 accuracy (NumPy has none): the C library's erf,
+    element by element; float32 in, float32 out."""
+    x = np.asarray(x)
+    exact = np.fromiter(map(math.erf, x.ravel().tolist()), dtype=np.float64, count=x.size)
+    return exact.reshape(x.shape).astype(x.dtype if x.dtype.kind == "f" else np.float64,
+                                         copy=False)
+
+
+def _pad(x: np.ndarray, pad_width: tuple, constant_values: Any = 0) -> np.ndarray:
+    return np.pad(x, pad_width, mode="constant", constant_values=constant_values)
+
+
 class NumpyNamespace:
     """The functions ops call through ``xp``, on NumPy arrays. Another namespace
     (``tensor.TENSOR``) has the same names; a test keeps the two in step."""
@@ -123,6 +136,16 @@ class NumpyNamespace:
     abs = staticmethod(np.abs)
     sign = staticmethod(np.sign)
     tanh = staticmethod(np.tanh)
+    log1p = staticmethod(np.log1p)
+    expm1 = staticmethod(np.expm1)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    erf = staticmethod(_erf)
+    cumsum = staticmethod(np.cumsum)
+    cumprod = staticmethod(np.cumprod)
+    flip = staticmethod(np.flip)
+    #: constant padding: ``np.pad(x, pad_width, constant_values=...)``
+    pad = staticmethod(_pad)
     clip = staticmethod(np.clip)
     transpose = staticmethod(np.transpose)
     swapaxes = staticmethod(np.swapaxes)
@@ -378,6 +401,60 @@ class Maximum(Function):
         return _torch().maximum(a, b)
 
 
+class Minimum(Function):
+    symbol = "min"
+    rule = "d min(a,b)/da = 1[a < b] (+1/2 where a == b), d/db likewise"
+    template = ("sum_to({g} * (({a} < {b}) + 0.5 * ({a} == {b})))",
+                "sum_to({g} * (({b} < {a}) + 0.5 * ({a} == {b})))")
+
+    @staticmethod
+    def forward(xp, a, b):
+        return xp.minimum(a, b)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        a, b = xs
+        tie = (a == b) * 0.5  # split evenly, as torch.minimum does
+        ga = g * ((a < b) + tie) if needs[0] else None
+        gb = g * ((b < a) + tie) if needs[1] else None
+        return ga, gb
+
+    @staticmethod
+    def torch(a, b):
+        return _torch().minimum(a, b)
+
+
+class Power(Function):
+    """``a ** b`` with a tensor exponent (``pow`` is the cheaper gate for a number)."""
+    symbol = "**"
+    rule = ("d(a^b)/da = b * a^(b-1) (0 where b == 0), "
+            "d(a^b)/db = a^b * log(a) (0 where a == 0 and b >= 0)")
+    template = ("sum_to({g} * {b} * {a}**({b} - 1))", "sum_to({g} * {out} * log({a}))")
+
+    @staticmethod
+    def forward(xp, a, b):
+        return a ** b
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        # PyTorch's masks. The masked places compute with safe values (exponent 1,
+        # base 1), so no inf or nan is made there, not even in gradients of this
+        # gradient (a masked branch still gets a zero gradient times its value).
+        a, b = xs
+        ga = gb = None
+        if needs[0]:
+            constant = b == 0
+            ga = g * xp.where(constant, 0.0, b * a ** (xp.where(constant, 1.0, b) - 1))
+        if needs[1]:
+            flat = (a == 0) * (b >= 0)
+            gb = g * xp.where(flat, 0.0, out * xp.log(xp.where(flat, 1.0, a)))
+        return ga, gb
+
+    @staticmethod
+    def torch(a, b):
+        return _torch().pow(a, b)
+
+
 class Where(Function):
     symbol = "where"
     rule = "d where(c,a,b)/da = 1[c], d/db = 1[not c]"
@@ -574,6 +651,117 @@ class Abs(Function):
         return x.abs()
 
 
+class Sign(Function):
+    saves = False
+    rule = "d sign(x)/dx = 0 (piecewise constant; 0 also at x = 0, as PyTorch)"
+    template = ("0 * {g}",)
+
+    @staticmethod
+    def forward(xp, x):
+        return xp.sign(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        return (xp.zeros_like(g),)
+
+    @staticmethod
+    def torch(x):
+        return x.sign()
+
+
+class Log1p(Function):
+    rule = "d log1p(x)/dx = 1/(1 + x)"
+    template = ("{g} / (1 + {x})",)
+
+    @staticmethod
+    def forward(xp, x):
+        return xp.log1p(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        return (g / (xs[0] + 1),)
+
+    @staticmethod
+    def torch(x):
+        return x.log1p()
+
+
+class Expm1(Function):
+    saves = False
+    rule = "d expm1(x)/dx = exp(x) = expm1(x) + 1"
+    template = ("{g} * ({out} + 1)",)
+
+    @staticmethod
+    def forward(xp, x):
+        return xp.expm1(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        return (g * (out + 1),)
+
+    @staticmethod
+    def torch(x):
+        return x.expm1()
+
+
+class Sin(Function):
+    rule = "d sin(x)/dx = cos(x)"
+    template = ("{g} * cos({x})",)
+
+    @staticmethod
+    def forward(xp, x):
+        return xp.sin(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        return (g * xp.cos(xs[0]),)
+
+    @staticmethod
+    def torch(x):
+        return x.sin()
+
+
+class Cos(Function):
+    rule = "d cos(x)/dx = -sin(x)"
+    template = ("-{g} * sin({x})",)
+
+    @staticmethod
+    def forward(xp, x):
+        return xp.cos(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        return (-g * xp.sin(xs[0]),)
+
+    @staticmethod
+    def torch(x):
+        return x.cos()
+
+
+class Erf(Function):
+    rule = "d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)"
+    template = ("{g} * 2 / sqrt(pi) * exp(-{x}**2)",)
+
+    @staticmethod
+    def forward(xp, x):
+        return xp.erf(x)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        x = xs[0]
+        return (g * (_TWO_OVER_SQRT_PI * xp.exp(-(x * x))),)
+
+    @staticmethod
+    def torch(x):
+        return x.erf()
+
+
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+_SQRT1_2 = math.sqrt(0.5)
+_ONE_OVER_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
 class Relu(Function):
     rule = "d relu(x)/dx = 1[x > 0]"
     template = ("{g} * ({x} > 0)",)
@@ -624,6 +812,215 @@ class Tanh(Function):
     @staticmethod
     def torch(x):
         return x.tanh()
+
+
+# Activations. At a kink each takes PyTorch's one-sided derivative (tested there against
+# torch, first and second order); the masks are constants of the graph.
+
+class LeakyRelu(Function):
+    name = "leaky_relu"
+    rule = "d leaky_relu(x)/dx = 1 if x > 0 else negative_slope (also at 0)"
+    template = ("{g} * where({x} > 0, 1, {negative_slope})",)
+
+    @staticmethod
+    def forward(xp, x, negative_slope):
+        return xp.where(x > 0, x, x * negative_slope)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, negative_slope):
+        return (xp.where(xs[0] > 0, g, g * negative_slope),)
+
+    @staticmethod
+    def torch(x, negative_slope):
+        return _torch().nn.functional.leaky_relu(x, negative_slope)
+
+    @classmethod
+    def label(cls, negative_slope):
+        return f"leaky_relu({negative_slope:g})"
+
+
+class Elu(Function):
+    rule = "d elu(x)/dx = 1 if x > 0 else alpha * exp(x) = elu(x) + alpha (alpha at 0)"
+    template = ("{g} * where({x} > 0, 1, {out} + {alpha})",)
+
+    @staticmethod
+    def forward(xp, x, alpha):
+        # expm1 of min(x, 0): exact near 0, and no overflow in the discarded branch
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, alpha):
+        # At 0 the slope is alpha (a constant there, as PyTorch's second derivative says).
+        x = xs[0]
+        return (g * xp.where(x < 0, out + alpha, xp.where(x > 0, 1.0, alpha)),)
+
+    @staticmethod
+    def torch(x, alpha):
+        return _torch().nn.functional.elu(x, alpha)
+
+    @classmethod
+    def label(cls, alpha):
+        return "elu" if alpha == 1 else f"elu({alpha:g})"
+
+
+def _sigmoid_of(v: float) -> float:
+    """sigmoid of a Python number, without overflow for any sign."""
+    if v >= 0:
+        return 1 / (1 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1 + e)
+
+
+def _stable_softplus(xp: Any, x: Any) -> Any:
+    """log(1 + exp(x)) without overflow: log1p(exp(-|x|)) + max(x, 0)."""
+    return xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(x, 0)
+
+
+class Softplus(Function):
+    rule = ("d softplus(x)/dx = sigmoid(beta x), 1 where beta x > threshold "
+            "(where the function is x itself)")
+    template = ("{g} * sigmoid({beta} * {x})",)
+
+    @staticmethod
+    def forward(xp, x, beta, threshold):
+        bx = x * beta
+        return xp.where(bx > threshold, x, _stable_softplus(xp, bx) / beta)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, beta, threshold):
+        bx = xs[0] * beta
+        # exactly at the threshold: sigmoid(threshold), constant (PyTorch's choice)
+        edge = xp.where(bx > threshold, 1.0, _sigmoid_of(threshold))
+        return (g * xp.where(bx < threshold, xp.sigmoid(bx), edge),)
+
+    @staticmethod
+    def torch(x, beta, threshold):
+        return _torch().nn.functional.softplus(x, beta, threshold)
+
+    @classmethod
+    def label(cls, beta, threshold):
+        return "softplus" if beta == 1 else f"softplus(beta={beta:g})"
+
+
+class Gelu(Function):
+    rule = ("d gelu(x)/dx = Phi(x) + x phi(x), Phi(x) = (1 + erf(x/sqrt 2))/2; tanh form: "
+            "d/dx [x/2 (1 + tanh(k (x + 0.044715 x^3)))], k = sqrt(2/pi)")
+
+    @staticmethod
+    def forward(xp, x, approximate):
+        if approximate == "tanh":
+            return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))))
+        return x * 0.5 * (1 + xp.erf(x * _SQRT1_2))
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, approximate):
+        x = xs[0]
+        if approximate == "tanh":
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
+            slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (
+                _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * (x * x)))
+        else:
+            slope = 0.5 * (1 + xp.erf(x * _SQRT1_2)) + x * (_ONE_OVER_SQRT_2PI * xp.exp(-0.5 * (x * x)))
+        return (g * slope,)
+
+    @classmethod
+    def templates(cls, approximate):
+        if approximate == "tanh":
+            return ("{g} * d/dx [x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))] at {x}",)
+        return ("{g} * (Phi({x}) + {x} * phi({x}))",)
+
+    @staticmethod
+    def torch(x, approximate):
+        return _torch().nn.functional.gelu(x, approximate=approximate)
+
+    @classmethod
+    def label(cls, approximate):
+        return "gelu" if approximate == "none" else f"gelu({approximate})"
+
+
+class Relu6(Function):
+    rule = "d relu6(x)/dx = 1[0 < x < 6] (0 at both kinks, as PyTorch)"
+    template = ("{g} * ((0 < {x}) & ({x} < 6))",)
+
+    @staticmethod
+    def forward(xp, x):
+        return xp.clip(x, 0, 6)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        x = xs[0]
+        return (g * ((x > 0) * (x < 6)),)
+
+    @staticmethod
+    def torch(x):
+        return _torch().nn.functional.relu6(x)
+
+
+class Hardswish(Function):
+    rule = "d hardswish(x)/dx = 0 if x <= -3, x/3 + 1/2 if -3 < x < 3, 1 if x >= 3"
+    template = ("{g} * where({x} < 3, ({x} > -3) * ({x} / 3 + 0.5), 1)",)
+
+    @staticmethod
+    def forward(xp, x):
+        return x * xp.clip(x + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        x = xs[0]
+        return (g * xp.where((x > -3) * (x < 3), x / 3 + 0.5, (x >= 3) * 1.0),)
+
+    @staticmethod
+    def torch(x):
+        return _torch().nn.functional.hardswish(x)
+
+
+class Mish(Function):
+    rule = "d mish(x)/dx = t + x sigmoid(x) (1 - t^2), t = tanh(softplus(x))"
+    template = ("{g} * (t + {x} * sigmoid({x}) * (1 - t**2)), t = tanh(softplus({x}))",)
+
+    @staticmethod
+    def forward(xp, x):
+        return x * xp.tanh(_stable_softplus(xp, x))
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        x = xs[0]
+        t = xp.tanh(_stable_softplus(xp, x))
+        return (g * (t + x * xp.sigmoid(x) * (1 - t * t)),)
+
+    @staticmethod
+    def torch(x):
+        return _torch().nn.functional.mish(x)
+
+
+#: PyTorch's floor for p (1 - p) in the gradient: 1e-12 as a float32 (its C++ constant)
+_BCE_EPSILON = float(np.float32(1e-12))
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise ``-(t log p + (1 - t) log(1 - p))`` with PyTorch's clamps: each log
+    is at least -100 and the gradient's denominator p (1 - p) at least 1e-12, so
+    p = 0 or 1 gives a finite loss and a finite gradient for p (the target's gradient,
+    log(1 - p) - log(p), is infinite there, as PyTorch's)."""
+    name = "binary_cross_entropy"
+    symbol = "bce"
+    rule = "d bce(p,t)/dp = (p - t) / max(p (1 - p), 1e-12), d/dt = log(1 - p) - log(p)"
+    template = ("{g} * ({a} - {b}) / ({a} * (1 - {a}))", "{g} * (log(1 - {a}) - log({a}))")
+
+    @staticmethod
+    def forward(xp, p, t):
+        return (t - 1) * xp.maximum(xp.log1p(-p), -100) - t * xp.maximum(xp.log(p), -100)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs):
+        p, t = xs
+        gp = g * (p - t) / xp.maximum((1 - p) * p, _BCE_EPSILON) if needs[0] else None
+        gt = g * (xp.log1p(-p) - xp.log(p)) if needs[1] else None  # unclamped, as PyTorch
+        return gp, gt
+
+    @staticmethod
+    def torch(p, t):
+        return _torch().nn.functional.binary_cross_entropy(p, t, reduction="none")
 
 
 class Clip(Function):
@@ -797,6 +1194,107 @@ class Min(Max):
         return _torch().amin(x, dim=() if axis is None else axis, keepdim=keepdims)
 
 
+def _reduced_axes(x: Any, axis: Any) -> tuple:
+    """The axes a reduction over ``axis`` (None, an int or a tuple) removes, sorted and
+    non-negative (none for a 0-d ``x``: NumPy reduces it over axis 0 or -1 too)."""
+    if x.ndim == 0:
+        return ()
+    if axis is None:
+        return tuple(range(x.ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(sorted(int(a) % x.ndim for a in axes))
+
+
+def _products_of_others(xp: Any, x: Any, axis: Any) -> Any:
+    """For each element of ``x``, the product of the other elements of its slice over
+    the reduced axes: the exclusive products from the left times those from the right.
+    No division, so any number of zeros is exact, and only products, so gradients of
+    it (``create_graph``) are exact too."""
+    reduced = _reduced_axes(x, axis)
+    if not reduced or x.size == 0:
+        return xp.zeros_like(x) + 1  # a slice of one element: the empty product
+    order = [i for i in range(x.ndim) if i not in reduced] + list(reduced)
+    moved = xp.transpose(x, tuple(order))
+    rows = moved.reshape(moved.shape[:x.ndim - len(reduced)] + (-1,))
+    n = rows.shape[-1]
+    one = xp.zeros_like(rows[..., :1]) + 1
+    left = xp.cumprod(xp.concatenate([one, rows[..., :n - 1]], axis=-1), axis=-1)
+    right = xp.cumprod(xp.concatenate([one, xp.flip(rows, -1)[..., :n - 1]], axis=-1), axis=-1)
+    others = (left * xp.flip(right, -1)).reshape(moved.shape)
+    return xp.transpose(others, tuple(np.argsort(order).tolist()))
+
+
+class Prod(Function):
+    rule = "d prod(x)/dx_i = the product of the other elements (exact with zeros: no division)"
+    template = ("{g:spread} * prod_of_the_others({x})",)
+
+    @staticmethod
+    def forward(xp, x, axis, keepdims):
+        return x.prod(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, axis, keepdims):
+        x = xs[0]
+        return (_keep(x, axis, keepdims, g) * _products_of_others(xp, x, axis),)
+
+    @staticmethod
+    def torch(x, axis, keepdims):
+        if axis is None:
+            out = x.prod()
+            return out.reshape((1,) * x.ndim) if keepdims else out
+        for a in reversed(_reduced_axes(x, axis)):  # torch.prod takes one dim at a time
+            x = x.prod(dim=a, keepdim=keepdims)
+        return x
+
+
+class LogSumExp(Function):
+    name = "logsumexp"
+    rule = "d logsumexp(x)/dx = softmax(x) = exp(x - logsumexp(x)) (over the reduced axes)"
+    template = ("{g:spread} * softmax({x})",)
+
+    @staticmethod
+    def forward(xp, x, axis, keepdims):
+        # Shifted by the max, a constant that changes neither the value nor the
+        # gradient, so exp never overflows (scores of 1e4 are fine). An infinite max
+        # is not subtracted (inf - inf is nan): the row's result is that infinity.
+        m = x.max(axis=axis, keepdims=True) if x.size else x.sum(axis=axis, keepdims=True)
+        m = xp.where(xp.abs(m) < math.inf, m, 0.0)
+        total = xp.exp(x - m).sum(axis=axis, keepdims=keepdims)
+        return xp.log(total) + (m if keepdims else m.reshape(total.shape))
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, axis, keepdims):
+        x = xs[0]
+        return (_keep(x, axis, keepdims, g) * xp.exp(x - _keep(x, axis, keepdims, out)),)
+
+    @staticmethod
+    def torch(x, axis, keepdims):
+        if x.ndim == 0 or _no_axes(axis):
+            return x.clone()
+        dims = tuple(range(x.ndim)) if axis is None else axis
+        return _torch().logsumexp(x, dim=dims, keepdim=keepdims)
+
+
+class Cumsum(Function):
+    saves = False
+    rule = "d cumsum(x)/dx_i = the sum of g from i to the end (g cumsummed in reverse)"
+    template = ("flip(cumsum(flip({g})))",)
+
+    @staticmethod
+    def forward(xp, x, axis):
+        return xp.cumsum(x, axis=axis)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, axis):
+        if axis is None:  # NumPy's cumsum runs over the flattened array
+            return (xp.flip(xp.cumsum(xp.flip(g, 0), axis=0), 0).reshape(xs[0].shape),)
+        return (xp.flip(xp.cumsum(xp.flip(g, axis), axis=axis), axis),)
+
+    @staticmethod
+    def torch(x, axis):
+        return x.reshape(-1).cumsum(0) if axis is None else x.cumsum(axis)
+
+
 # ----------------------------------------------------------------- shape and indexing
 
 class Reshape(Function):
@@ -860,6 +1358,48 @@ class BroadcastTo(Function):
     @staticmethod
     def torch(x, shape):
         return x.expand(shape)
+
+
+class Flip(Function):
+    rule = "d flip(x)/dx = g flipped back along the same axes"
+    template = ("flip({g})",)
+
+    @staticmethod
+    def forward(xp, x, axis):
+        return xp.flip(x, axis)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, axis):
+        return (xp.flip(g, axis),)
+
+    @staticmethod
+    def torch(x, axis):
+        dims = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+        return x.flip(tuple(dims))
+
+
+class Pad(Function):
+    saves = False
+    rule = "d pad(x)/dx: the middle of g (the padding is a constant: no gradient)"
+    template = ("{g}[the middle: the padding gets none]",)
+
+    @staticmethod
+    def forward(xp, x, pad_width, value):
+        return xp.pad(x, pad_width, constant_values=value)
+
+    @staticmethod
+    def backward(xp, g, out, xs, needs, pad_width, value):
+        return (g[tuple(slice(before, before + n)
+                        for (before, _), n in zip(pad_width, xs[0].shape))],)
+
+    @staticmethod
+    def torch(x, pad_width, value):
+        flat = [n for pair in reversed(pad_width) for n in pair]  # torch: last axis first
+        return _torch().nn.functional.pad(x, flat, value=value) if flat else x.clone()
+
+    @classmethod
+    def label(cls, pad_width, value):
+        return "pad" if value == 0 else f"pad({value:g})"
 
 
 def _torch_index(x: Any, index: Any) -> Any:
