@@ -5,6 +5,7 @@ Tensor holds no math: every operator below wires an op from ``ops.py`` through
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -63,33 +64,49 @@ def _new(data: np.ndarray, requires_grad: bool = False, name: Optional[str] = No
     return _make(data, requires_grad, None, (), _EMPTY, (), name, guard)
 
 
-def _lift(x: Any, like: np.ndarray) -> "Tensor":
-    """Wrap a non-Tensor operand. Python numbers take a floating operand's dtype,
-    so float32 stays float32 (NumPy's own rule for Python scalars)."""
+#: Python's own scalars: NumPy 2 (NEP 50) treats them as "weak", taking the dtype of
+#: the arrays they meet (float32 + 2.0 is float32; int8 + 1 is int8).
+_WEAK = (bool, int, float)
+
+
+def _lift(x: Any, like: Optional[np.dtype]) -> "Tensor":
+    """Wrap a non-Tensor operand as a constant leaf. ``like`` is the dtype NumPy
+    promotes the other operands to (None when every operand is a Python number): a
+    Python number becomes an array of ``np.result_type(like, x)``, so the op's result
+    has the dtype NumPy 2 gives the same expression on arrays."""
     if isinstance(x, Tensor):
         return x
-    if type(x) is float and like.dtype.kind == "f":  # the common cases (lr, reg, 1 / N) first
-        return _new(np.array(x, dtype=like.dtype), guard=False)
-    if type(x) is not np.ndarray and isinstance(x, (numbers.Number, np.generic)):
-        if like.dtype.kind == "f" and isinstance(x, (float, int, np.floating, np.integer)) \
-                and not isinstance(x, bool):
-            return _new(np.asarray(x, dtype=like.dtype), guard=False)
-        if type(x) is int and like.dtype.kind in "iu":  # int32 labels + 1 stay int32, as NumPy
-            return _new(np.asarray(x, dtype=like.dtype), guard=False)
+    if type(x) is float and like is not None and like.kind == "f":  # lr, reg, 1 / N: first
+        return _new(np.array(x, dtype=like), guard=False)
+    if isinstance(x, np.generic):  # NumPy scalars are not weak: their own dtype
         return _new(_check_data(x), guard=False)
+    if isinstance(x, _WEAK):
+        dtype = None if like is None else np.result_type(like, x)
+        return _new(_check_data(np.asarray(x, dtype=dtype)), guard=False)
     return _new(_check_data(x))
 
 
-_FLOAT64 = np.empty(0)
+def _divisor(o: Any, t: "Tensor") -> Any:
+    """True division of integers runs in float64 in NumPy, so a Python int meeting an
+    integer or bool tensor there is a float (``int8 / 300`` is no int8 overflow)."""
+    if type(o) in (int, bool) and t.data.dtype.kind in "iub":
+        return float(o)
+    return o
 
 
 def _lift_all(inputs: Sequence[Any]) -> tuple:
-    like = _FLOAT64  # no Tensor among the operands: numbers become float64
-    for t in inputs:
-        if isinstance(t, Tensor):
-            like = t.data
-            break
-    return tuple([_lift(t, like) for t in inputs])
+    like = None  # the promoted dtype of the operands that are not Python numbers
+    for x in inputs:
+        if isinstance(x, Tensor):
+            d = x.data.dtype
+        elif isinstance(x, _WEAK) and not isinstance(x, np.generic):
+            continue
+        elif isinstance(x, (np.ndarray, np.generic)):
+            d = x.dtype
+        else:  # a list: an array to NumPy
+            d = _check_data(x).dtype
+        like = d if like is None or d == like else np.result_type(like, d)
+    return tuple([_lift(x, like) for x in inputs])
 
 
 def _fail(op, inputs, e: Exception):
@@ -190,7 +207,9 @@ class Tensor:
     """A NumPy array that records the ops applied to it, for reverse-mode autodiff.
 
     ``.data`` is the array itself (not a copy); ``.grad`` is None or an array of the
-    same shape and dtype. Graph introspection (read-only for users and ``viz``):
+    same shape and dtype. ``Tensor(2.0)`` is a 0-d tensor, micrograd's ``Value(2.0)``,
+    but it gets a gradient only with ``requires_grad=True`` (PyTorch's rule). Graph
+    introspection (read-only for users and ``viz``):
     ``.op`` (the op-table entry, None for leaves), ``.parents`` (inputs, in order),
     ``.args`` (the op's non-tensor arguments), ``.groups`` (composite tags).
     """
@@ -347,8 +366,8 @@ class Tensor:
     def __rsub__(self, o): return apply(ops.Sub, (o, self), _EMPTY)
     def __mul__(self, o): return apply(ops.Mul, (self, o), _EMPTY)
     def __rmul__(self, o): return apply(ops.Mul, (o, self), _EMPTY)
-    def __truediv__(self, o): return apply(ops.Div, (self, o), _EMPTY)
-    def __rtruediv__(self, o): return apply(ops.Div, (o, self), _EMPTY)
+    def __truediv__(self, o): return apply(ops.Div, (self, _divisor(o, self)), _EMPTY)
+    def __rtruediv__(self, o): return apply(ops.Div, (_divisor(o, self), self), _EMPTY)
     def __matmul__(self, o): return apply(ops.Matmul, (self, o), _EMPTY)
     def __rmatmul__(self, o): return apply(ops.Matmul, (o, self), _EMPTY)
     def __neg__(self): return apply(ops.Neg, (self,), _EMPTY)
@@ -379,6 +398,25 @@ class Tensor:
                       f"{np.shape(_plain(o))})") from None
         return self
 
+    # PyTorch's method spellings of the operators.
+    def add(self, other: Any, alpha: Any = 1) -> "Tensor":
+        """``self + alpha * other`` (``torch.Tensor.add``)."""
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, alpha: Any = 1) -> "Tensor":
+        """``self - alpha * other`` (``torch.Tensor.sub``)."""
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> "Tensor": return self * other
+
+    def div(self, other: Any, rounding_mode: Optional[str] = None) -> "Tensor":
+        if rounding_mode is not None:
+            raise ValueError(f"div: rounding_mode={rounding_mode!r} is not supported (a rounded "
+                             f"quotient is piecewise constant: its gradient is 0); divide "
+                             f"the plain arrays, e.g. np.floor_divide(a.data, b.data)")
+        return self / other
+
+    def neg(self) -> "Tensor": return -self
     def pow(self, exponent: Any) -> "Tensor": return self ** exponent
     def matmul(self, other: Any) -> "Tensor": return apply(ops.Matmul, (self, other), _EMPTY)
 
@@ -406,19 +444,24 @@ class Tensor:
         return round(self.item(), ndigits)
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor) or not isinstance(exponent, numbers.Real):
-            raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__} "
-                            f"(for a tensor exponent write (log(a) * b).exp())")
+        """``x ** 2`` (a number: the ``pow`` gate, its exponent printed in diagrams) or
+        ``x ** y`` (a tensor or array: the ``power`` gate, differentiable in y too)."""
+        if isinstance(exponent, (Tensor, np.ndarray, list)):
+            return apply(ops.Power, (self, exponent), _EMPTY)
+        if not isinstance(exponent, (numbers.Real, np.bool_)):
+            raise TypeError(f"pow: the exponent must be a number, a Tensor or an array, got "
+                            f"{type(exponent).__name__}")
         return apply(ops.Pow, (self,), {"exponent": exponent})
 
     def __rpow__(self, base):
-        """``2 ** t`` as ``exp(t * log 2)``: two primitives, so no new math."""
-        if not isinstance(base, numbers.Real) or isinstance(base, bool) or not base > 0:
-            raise TypeError(f"pow: a number ** tensor needs a positive Python number as the base, "
-                            f"got {base!r}")
-        return (self * float(np.log(base))).exp()
+        """``2 ** x``, ``0 ** x``, ``(-2) ** x``: any base NumPy takes (a negative base has
+        a real power for integer exponents only; elsewhere NumPy's nan)."""
+        if not isinstance(base, (numbers.Real, np.bool_, np.ndarray, list)):
+            raise TypeError(f"pow: the base must be a number or an array, got {type(base).__name__}")
+        return apply(ops.Power, (base, self), _EMPTY)
 
-    # Comparisons give plain boolean arrays: they have no gradient.
+    # Comparisons give plain boolean arrays: they have no gradient. A boolean array has
+    # no .where: select with tl.where(x > 0.5, a, b) (or a.where(x > 0.5, b)).
     def __lt__(self, o): return self.data < _plain(o)
     def __le__(self, o): return self.data <= _plain(o)
     def __gt__(self, o): return self.data > _plain(o)
@@ -434,15 +477,68 @@ class Tensor:
     def abs(self) -> "Tensor": return apply(ops.Abs, (self,), _EMPTY)
     def sigmoid(self) -> "Tensor": return apply(ops.Sigmoid, (self,), _EMPTY)
     def tanh(self) -> "Tensor": return apply(ops.Tanh, (self,), _EMPTY)
+    def sign(self) -> "Tensor": return apply(ops.Sign, (self,), _EMPTY)
+    def sin(self) -> "Tensor": return apply(ops.Sin, (self,), _EMPTY)
+    def cos(self) -> "Tensor": return apply(ops.Cos, (self,), _EMPTY)
+    def log1p(self) -> "Tensor": return apply(ops.Log1p, (self,), _EMPTY)
+    def expm1(self) -> "Tensor": return apply(ops.Expm1, (self,), _EMPTY)
+    def erf(self) -> "Tensor": return apply(ops.Erf, (self,), _EMPTY)
+    def relu6(self) -> "Tensor": return apply(ops.Relu6, (self,), _EMPTY)
+    def hardswish(self) -> "Tensor": return apply(ops.Hardswish, (self,), _EMPTY)
+    def mish(self) -> "Tensor": return apply(ops.Mish, (self,), _EMPTY)
     __abs__ = abs
 
-    def clip(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":
+    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+        slope = _number(negative_slope, "leaky_relu: negative_slope")
+        return apply(ops.LeakyRelu, (self,), {"negative_slope": slope})
+
+    def elu(self, alpha: float = 1.0) -> "Tensor":
+        return apply(ops.Elu, (self,), {"alpha": _number(alpha, "elu: alpha")})
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> "Tensor":
+        """``log(1 + exp(beta x)) / beta``, and ``x`` itself where ``beta x > threshold``
+        (``torch.nn.functional.softplus``)."""
+        beta = _number(beta, "softplus: beta")
+        if beta == 0:
+            raise ValueError("softplus: beta must not be 0")
+        return apply(ops.Softplus, (self,), {"beta": beta,
+                                             "threshold": _number(threshold, "softplus: threshold")})
+
+    def gelu(self, approximate: str = "none") -> "Tensor":
+        """``x Phi(x)`` with the exact normal CDF (``approximate="none"``) or its tanh
+        approximation (``"tanh"``), as ``torch.nn.functional.gelu``."""
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        return apply(ops.Gelu, (self,), {"approximate": approximate})
+
+    def clip(self, min: Any = None, max: Any = None, out: Any = None, *,
+             a_min: Any = None, a_max: Any = None) -> "Tensor":
+        """Values limited to ``[min, max]`` (either may be None). NumPy's ``a_min=`` /
+        ``a_max=`` are accepted too, so ``np.clip(t, 0, 1)`` works on a Tensor."""
+        if out is not None:
+            raise TypeError("clip: out= is not supported: a tensor op makes a new tensor")
+        for given, alias, label in ((min, a_min, "min"), (max, a_max, "max")):
+            if given is not None and alias is not None:
+                raise TypeError(f"clip: give {label} or a_{label}, not both")
+        min = a_min if min is None else min
+        max = a_max if max is None else max
         if min is None and max is None:
             raise ValueError("clip: give min, max or both")
-        return apply(ops.Clip, (self,), {"min": min, "max": max})
+        return apply(ops.Clip, (self,), {"min": _plain(min), "max": _plain(max)})
+
+    def clamp(self, min: Any = None, max: Any = None) -> "Tensor":
+        """PyTorch's name for ``clip``."""
+        return self.clip(min, max)
 
     def maximum(self, other: Any) -> "Tensor":
         return apply(ops.Maximum, (self, other), _EMPTY)
+
+    def minimum(self, other: Any) -> "Tensor":
+        return apply(ops.Minimum, (self, other), _EMPTY)
+
+    def where(self, condition: Any, other: Any) -> "Tensor":
+        """PyTorch's ``x.where(condition, other)``: ``x`` where ``condition``, else ``other``."""
+        return where(condition, self, other)
 
     def astype(self, dtype: Any) -> "Tensor":
         return apply(ops.Cast, (self,), {"dtype": np.dtype(dtype)})
@@ -460,6 +556,27 @@ class Tensor:
 
     def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> "Tensor":
         return self._reduce(ops.Min, axis, keepdims, kw)
+
+    def prod(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> "Tensor":
+        return self._reduce(ops.Prod, axis, keepdims, kw)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> "Tensor":
+        """``log(sum(exp(x)))`` over ``axis`` (or PyTorch's ``dim``), computed without
+        overflow; its gradient is the softmax."""
+        return self._reduce(ops.LogSumExp, axis, keepdims, kw)
+
+    def cumsum(self, axis: Optional[int] = None, dtype: Any = None, out: Any = None, *,
+               dim: Optional[int] = None) -> "Tensor":
+        """Running sums along ``axis`` (PyTorch's ``dim``); ``axis=None`` runs over the
+        flattened tensor, as ``np.cumsum`` (which works on a Tensor too)."""
+        if out is not None:
+            raise TypeError("cumsum: out= is not supported: a tensor op makes a new tensor")
+        if dim is not None:
+            if axis is not None:
+                raise TypeError("cumsum: give axis or dim, not both")
+            axis = dim
+        out = apply(ops.Cumsum, (self,), {"axis": axis})
+        return out if dtype is None else out.astype(dtype)
 
     def _reduce(self, op: type, axis: Any, keepdims: bool, kw: dict) -> "Tensor":
         if kw:
@@ -483,7 +600,18 @@ class Tensor:
         return np.argmin(self.data, axis=axis, keepdims=keepdims)
 
     # ------------------------------------------------------------ shape
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any, **kw: Any) -> "Tensor":
+        """``t.reshape(2, 3)``, ``t.reshape((2, 3))`` or ``t.reshape(shape=(2, 3))``; one
+        -1 stands for what is left."""
+        order, copy = kw.pop("order", "C"), kw.pop("copy", None)  # what np.reshape(t, ...) passes
+        if order != "C" or copy is False:
+            raise ValueError(f"reshape: only order='C' (and no copy=False) is supported, got "
+                             f"order={order!r}, copy={copy!r}")
+        if kw:
+            if shape or set(kw) != {"shape"}:
+                raise TypeError(f"reshape: give the shape once, as ints, a tuple or shape=, "
+                                f"got {shape!r} and {sorted(kw)}")
+            shape = (kw["shape"],)
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return apply(ops.Reshape, (self,), {"shape": shape})
@@ -522,15 +650,40 @@ class Tensor:
     def T(self) -> "Tensor":
         return apply(ops.Transpose, (self,), {"axes": None})
 
-    def flatten(self) -> "Tensor":
-        return self.reshape(-1)
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """The axes ``start_dim..end_dim`` (inclusive) merged into one, as
+        ``torch.flatten``; ``t.flatten()`` is 1-D (a 0-d tensor becomes shape (1,))."""
+        nd = max(self.ndim, 1)  # PyTorch: a 0-d tensor flattens as if it were 1-D
+        start = _axes_of(start_dim, nd, "flatten", keep_order=True)
+        end = _axes_of(end_dim, nd, "flatten", keep_order=True)
+        if self.ndim == 0:
+            return self.reshape(1)
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                             f"(shape {self.shape})")
+        shape = self.shape
+        return self.reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
 
-    def squeeze(self, axis: Any = None) -> "Tensor":
-        try:
-            shape = np.squeeze(np.empty(self.shape, dtype=bool), axis=_axis(axis)).shape
-        except ValueError as e:
-            raise ValueError(f"squeeze: {e} (shape {self.shape}, axis {axis})") from None
-        return self.reshape(shape)
+    def squeeze(self, dim: Any = None, *, axis: Any = None) -> "Tensor":
+        """Drop axes of size 1: every one with no argument. A positional argument or
+        ``dim=`` has PyTorch's meaning: a named axis whose size is not 1 stays as it is.
+        ``axis=`` has NumPy's (``np.squeeze``, also ``tl.squeeze(x, axis=...)``): such an
+        axis is a ``ValueError``."""
+        if axis is not None:
+            if dim is not None:
+                raise TypeError("squeeze: give dim (PyTorch's meaning) or axis (NumPy's), not both")
+            try:
+                shape = np.squeeze(np.empty(self.shape, dtype=bool), axis=_axis(axis)).shape
+            except ValueError as e:
+                raise type(e)(f"squeeze: {e} (shape {self.shape}, axis {axis})") from None
+            return self.reshape(shape)
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        if self.ndim == 0:  # PyTorch: dim 0 or -1 of a 0-d tensor
+            _axes_of(dim, 1, "squeeze")
+            return self.reshape(())
+        dims = _axes_of(dim, self.ndim, "squeeze")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if n != 1 or i not in dims))
 
     def expand_dims(self, axis: Any) -> "Tensor":
         try:
@@ -540,6 +693,74 @@ class Tensor:
         return self.reshape(shape)
 
     unsqueeze = expand_dims
+
+    def broadcast_to(self, shape: Any) -> "Tensor":
+        """``np.broadcast_to``: the gradient sums back over the broadcast axes."""
+        return broadcast_to(self, shape)
+
+    def expand(self, *sizes: Any) -> "Tensor":
+        """``torch.Tensor.expand``: broadcast to ``sizes`` (ints or one tuple), where -1
+        keeps that axis's size; new axes go in front (and cannot be -1)."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        new = len(sizes) - self.ndim
+        if new < 0:
+            raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
+                               f"number of dimensions ({self.ndim}, shape {self.shape})")
+        shape = []
+        for i, n in enumerate(sizes):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < -1:
+                raise RuntimeError(f"expand: sizes must be ints >= -1, got {sizes!r}")
+            if n == -1:
+                if i < new:
+                    raise RuntimeError(f"expand: -1 is not allowed for a new leading dimension "
+                                       f"(sizes {sizes!r}, shape {self.shape})")
+                n = self.shape[i - new]
+            elif i >= new and self.shape[i - new] not in (1, n):
+                raise RuntimeError(f"expand: the expanded size ({n}) must match the existing "
+                                   f"size ({self.shape[i - new]}) at non-singleton dimension "
+                                   f"{i} (sizes {sizes!r}, shape {self.shape})")
+            shape.append(int(n))
+        return broadcast_to(self, tuple(shape))
+
+    def flip(self, *dims: Any, axis: Any = None) -> "Tensor":
+        """Reverse the order along the given axes: ``t.flip(0)``, ``t.flip(0, 1)``,
+        ``t.flip((0, 1))`` (PyTorch) or ``t.flip(axis=...)``; every axis when none is
+        given (``np.flip``)."""
+        if dims and axis is not None:
+            raise TypeError("flip: give the axes once (positionally or as axis=)")
+        if dims:
+            axis = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        elif isinstance(axis, list):
+            axis = tuple(axis)
+        if axis is not None:
+            axis = _axes_of(axis, self.ndim, "flip", keep_order=True)
+        return apply(ops.Flip, (self,), {"axis": axis})
+
+    def pad(self, pad_width: Any, constant_values: Any = 0, *, value: Any = None) -> "Tensor":
+        """Constant padding with NumPy's ``pad_width``: an int, one ``(before, after)``
+        pair for every axis, or a pair per axis (``np.pad(x, pad_width,
+        constant_values=...)``; ``value=`` is accepted too). A flat sequence of 4, 6, ...
+        ints, which NumPy refuses, is PyTorch's form (last axis first, as tinygrad
+        reads it); ``tl.nn.functional.pad`` takes PyTorch's form always (also 2 ints,
+        and negative amounts, which crop)."""
+        if value is not None:
+            constant_values = value
+        fill = _plain(constant_values)
+        if np.ndim(fill) != 0:
+            raise ValueError(f"pad: the padding value must be one number, got shape {np.shape(fill)}")
+        return apply(ops.Pad, (self,), {"pad_width": _pad_pairs(pad_width, self.ndim),
+                                        "value": fill.item() if isinstance(fill, np.ndarray) else fill})
+
+    def cat(self, *others: Any, dim: int = 0) -> "Tensor":
+        """``x.cat(y, z, dim=1)`` is ``tl.cat([x, y, z], dim=1)`` (tinygrad's spelling;
+        ``Tensor.cat([x, y], dim=1)`` works too)."""
+        return concatenate(_together(self, others), dim)
+
+    def stack(self, *others: Any, dim: int = 0) -> "Tensor":
+        """``x.stack(y, z, dim=0)`` is ``tl.stack([x, y, z], dim=0)`` (tinygrad's spelling;
+        ``Tensor.stack([x, y])`` works too)."""
+        return stack(_together(self, others), dim)
 
     def __getitem__(self, index: Any) -> "Tensor":
         return apply(ops.Getitem, (self,), {"index": _index(index)})
@@ -562,21 +783,83 @@ class Tensor:
             yield self[i]
 
     # ------------------------------------------------------------ composites
-    def softmax(self, axis: int = -1) -> "Tensor":
+    def softmax(self, axis: int = -1, **kw: Any) -> "Tensor":
         from .functional import softmax
-        return softmax(self, axis)
+        return softmax(self, axis, **kw)
 
-    def log_softmax(self, axis: int = -1) -> "Tensor":
+    def log_softmax(self, axis: int = -1, **kw: Any) -> "Tensor":
         from .functional import log_softmax
-        return log_softmax(self, axis)
+        return log_softmax(self, axis, **kw)
 
-    def cross_entropy(self, labels: Any) -> "Tensor":
+    logsoftmax = log_softmax
+
+    def cross_entropy(self, target: Any, *args: Any, **kw: Any) -> "Tensor":
+        """``tl.cross_entropy(self, target, ...)``: see there."""
         from .functional import cross_entropy
-        return cross_entropy(self, labels)
+        return cross_entropy(self, target, *args, **kw)
 
 
 def _plain(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
+
+
+def _number(value: Any, who: str) -> float:
+    """A Python/NumPy real number given as an op's setting, as a float."""
+    if isinstance(value, (bool, Tensor)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{who} must be a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _axes_of(axes: Any, ndim: int, who: str, keep_order: bool = False) -> Any:
+    """``axes`` (an int or a sequence of ints) checked against ``ndim`` and made
+    non-negative: a set of ints, or (``keep_order``) the same form as given."""
+    many = isinstance(axes, (tuple, list))
+    items = tuple(axes) if many else (axes,)
+    out = []
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{who}: axes must be ints, got {axes!r}")
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(f"{who}: axis {a} is out of bounds for a tensor of "
+                                          f"{ndim} dimension(s)")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{who}: repeated axis in {axes!r}")
+    if keep_order:
+        return tuple(out) if many else out[0]
+    return set(out)
+
+
+def _pad_pairs(pad_width: Any, ndim: int) -> tuple:
+    """NumPy's ``pad_width`` forms as one ``(before, after)`` pair of ints per axis
+    (and PyTorch's flat form of 4, 6, ... ints, which NumPy refuses)."""
+    width = np.asarray(_plain(pad_width))
+    if width.dtype.kind not in "iu":
+        raise TypeError(f"pad: pad_width must be ints, got {pad_width!r}")
+    if width.ndim == 1 and width.size > 2 and width.size % 2 == 0 and width.size // 2 <= ndim:
+        pairs = [(0, 0)] * (ndim - width.size // 2) + [
+            (int(width[k]), int(width[k + 1])) for k in range(width.size - 2, -1, -2)]
+        width = np.array(pairs)
+    if width.size == 1:
+        width = np.repeat(width.ravel(), 2)
+    elif width.size == 2 and width.shape != (2, 1):
+        width = width.ravel()
+    try:
+        pairs = np.broadcast_to(width, (ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor of {ndim} "
+                         f"dimension(s): give an int, one (before, after) pair, or a pair per "
+                         f"axis") from None
+    if (pairs < 0).any():
+        raise ValueError(f"pad: pad_width cannot be negative, got {pad_width!r}")
+    return tuple((int(b), int(a)) for b, a in pairs)
+
+
+def _together(first: Any, others: tuple) -> list:
+    """The tensors of ``x.cat(y, z)`` or of ``Tensor.cat([x, y])``."""
+    if isinstance(first, (list, tuple)):
+        return list(first) + list(others)
+    return [first, *others]
 
 
 # ----------------------------------------------------------------- free functions
@@ -618,7 +901,9 @@ def randn(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False,
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise ``a`` where ``condition`` else ``b``; the condition gets no gradient."""
+    """Elementwise ``a`` where ``condition`` else ``b`` (``np.where``); the condition gets
+    no gradient. Comparisons of tensors give NumPy boolean arrays, the usual condition:
+    ``tl.where(x > 0.5, a, b)``."""
     cond = np.asarray(_plain(condition), dtype=bool)
     return apply(ops.Where, (a, b), {"condition": cond})
 
@@ -627,18 +912,48 @@ def maximum(a: Any, b: Any) -> Tensor:
     return apply(ops.Maximum, (a, b), _EMPTY)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def minimum(a: Any, b: Any) -> Tensor:
+    return apply(ops.Minimum, (a, b), _EMPTY)
+
+
+def _axis_or_dim(who: str, axis: Any, dim: Any, default: Any = 0) -> Any:
+    """NumPy's ``axis=`` or PyTorch's ``dim=`` (one of them)."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{who}: give axis or dim, not both")
+        return dim
+    return default if axis is None else axis
+
+
+def concatenate(tensors: Sequence[Any], axis: Any = 0, *, dim: Optional[int] = None) -> Tensor:
+    """``np.concatenate`` (``axis=None`` flattens first); PyTorch's ``dim=`` too."""
+    if isinstance(tensors, Tensor):
+        raise TypeError("concatenate: expected a sequence of tensors, got one Tensor")
+    tensors = list(tensors)
     if len(tensors) == 0:
         raise ValueError("concatenate: need at least one tensor")
+    if dim is not None:
+        axis = _axis_or_dim("concatenate", None, dim)
     if axis is None:  # NumPy: flatten first (the op itself always has an axis)
         tensors, axis = [t.reshape(-1) if isinstance(t, Tensor) else np.ravel(t) for t in tensors], 0
     return apply(ops.Concatenate, tuple(tensors), {"axis": axis})
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def cat(tensors: Sequence[Any], dim: int = 0, *, axis: Optional[int] = None) -> Tensor:
+    """``torch.cat``: ``concatenate`` under PyTorch's name (``axis=`` works too)."""
+    if axis is not None and dim != 0:
+        raise TypeError("cat: give axis or dim, not both")
+    return concatenate(tensors, dim if axis is None else axis)
+
+
+def stack(tensors: Sequence[Any], axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+    """``np.stack`` / ``torch.stack``: join along a new axis (``axis=`` or ``dim=``, 0 by default)."""
+    if isinstance(tensors, Tensor):
+        raise TypeError("stack: expected a sequence of tensors, got one Tensor")
+    tensors = tuple(tensors)
     if len(tensors) == 0:
         raise ValueError("stack: need at least one tensor")
-    return apply(ops.Stack, tuple(tensors), {"axis": axis})
+    return apply(ops.Stack, tensors, {"axis": _axis_or_dim("stack", axis, dim)})
 
 
 def _method(name: str):
@@ -649,10 +964,49 @@ def _method(name: str):
     return fn
 
 
-exp, log, sqrt, relu, sigmoid, tanh = (_method(n) for n in ("exp", "log", "sqrt", "relu", "sigmoid", "tanh"))
+# tl.exp(x) is x.exp(): a free function for every elementwise op, reduction and reshaping.
+(abs, exp, log, sqrt, relu, sigmoid, tanh, sign, sin, cos, log1p, expm1, erf, square,
+ leaky_relu, elu, softplus, gelu, relu6, hardswish, mish) = (_method(n) for n in (
+    "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "sign", "sin", "cos", "log1p",
+    "expm1", "erf", "square", "leaky_relu", "elu", "softplus", "gelu", "relu6", "hardswish",
+    "mish"))
 reshape, transpose, squeeze, expand_dims = (_method(n) for n in ("reshape", "transpose", "squeeze", "expand_dims"))
-clip, argmax = _method("clip"), _method("argmax")
+unsqueeze, flatten, flip, expand = (_method(n) for n in ("unsqueeze", "flatten", "flip", "expand"))
+clip, clamp, argmax = _method("clip"), _method("clamp"), _method("argmax")
 permute, swapaxes = _method("permute"), _method("swapaxes")
+prod, cumsum, logsumexp = _method("prod"), _method("cumsum"), _method("logsumexp")
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
+    """``np.pad(x, pad_width, constant_values=...)``: only ``mode="constant"`` (the other
+    modes copy values of ``x`` into the border; use NumPy on the plain arrays for them)."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    return (x if isinstance(x, Tensor) else Tensor(x)).pad(pad_width, constant_values)
+
+
+# The operators as functions, under NumPy's and PyTorch's names.
+def add(a: Any, b: Any) -> Tensor: return apply(ops.Add, (a, b), _EMPTY)
+def subtract(a: Any, b: Any) -> Tensor: return apply(ops.Sub, (a, b), _EMPTY)
+def multiply(a: Any, b: Any) -> Tensor: return apply(ops.Mul, (a, b), _EMPTY)
+def divide(a: Any, b: Any) -> Tensor:
+    if isinstance(a, Tensor):
+        return a / b
+    return b.__rtruediv__(a) if isinstance(b, Tensor) else Tensor(a) / b
+def negative(a: Any) -> Tensor: return apply(ops.Neg, (a,), _EMPTY)
+def matmul(a: Any, b: Any) -> Tensor: return apply(ops.Matmul, (a, b), _EMPTY)
+
+
+def power(a: Any, b: Any) -> Tensor:
+    """``a ** b`` (``np.power``, ``torch.pow``) for any mix of tensors, arrays and numbers."""
+    if isinstance(a, Tensor):
+        return a ** b
+    if isinstance(b, Tensor):
+        return b.__rpow__(a)
+    return Tensor(a) ** b
+
+
+sub, mul, div, neg, pow = subtract, multiply, divide, negative, power
 
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
@@ -700,6 +1054,27 @@ def _swapaxes(x: Tensor, a: int, b: int) -> Tensor:
     return _as_tensor(x).swapaxes(a, b)
 
 
+def _method_of(name: str) -> staticmethod:
+    """``xp.exp(x)`` on Tensors: ``x.exp()`` (x lifted when it is an array)."""
+    return staticmethod(lambda x: getattr(_as_tensor(x), name)())
+
+
+def _cumprod(x: Any, axis: int) -> Tensor:
+    """Running products along ``axis`` as a scan: log2(n) rounds, each multiplying by a
+    copy shifted by 1, 2, 4, ... places (ones shifted in). Only products, so every
+    derivative of it is exact, zeros included (a cumprod gate would need division)."""
+    x = _as_tensor(x)
+    axis %= x.ndim
+    n = x.shape[axis]
+    before = (slice(None),) * axis
+    shift = 1
+    while shift < n:
+        ones = np.ones(x.shape[:axis] + (shift,) + x.shape[axis + 1:], dtype=x.dtype)
+        x = x * concatenate([ones, x[before + (slice(0, n - shift),)]], axis)
+        shift *= 2
+    return x
+
+
 def _sum_to(g: Tensor, shape: tuple) -> Tensor:
     axes = sum_axes(g.shape, shape)
     if axes is None:
@@ -718,24 +1093,25 @@ class TensorNamespace:
     asarray = staticmethod(_as_tensor)
     where = staticmethod(lambda c, a, b: where(c, a, b))
     maximum = staticmethod(lambda a, b: maximum(a, b))
-    #: min(a, b) = -max(-a, -b), exactly, ties split as torch.minimum's
-    minimum = staticmethod(lambda a, b: -maximum(-_as_tensor(a), -_as_tensor(b)))
-    exp = staticmethod(lambda x: _as_tensor(x).exp())
-    log = staticmethod(lambda x: _as_tensor(x).log())
-    sqrt = staticmethod(lambda x: _as_tensor(x).sqrt())
-    abs = staticmethod(lambda x: _as_tensor(x).abs())
-    tanh = staticmethod(lambda x: _as_tensor(x).tanh())
-    sigmoid = staticmethod(lambda x: _as_tensor(x).sigmoid())
+    (exp, log, sqrt, abs, tanh, sigmoid, log1p, expm1, sin, cos, erf) = (_method_of(n) for n in (
+        "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "log1p", "expm1", "sin", "cos", "erf"))
     clip = staticmethod(lambda x, lo, hi: _as_tensor(x).clip(lo, hi))
     #: the sign is piecewise constant: a constant of the graph
     sign = staticmethod(lambda x: np.sign(_plain(x)))
+    minimum = staticmethod(lambda a, b: minimum(a, b))
+    cumsum = staticmethod(lambda x, axis=None: apply(ops.Cumsum, (x,), {"axis": axis}))
+    cumprod = staticmethod(_cumprod)
+    flip = staticmethod(lambda x, axis=None: apply(ops.Flip, (x,), {"axis": axis}))
+    pad = staticmethod(lambda x, pad_width, constant_values=0: apply(
+        ops.Pad, (x,), {"pad_width": pad_width, "value": constant_values}))
     transpose = staticmethod(lambda x, axes: apply(ops.Transpose, (x,), {"axes": axes}))
     swapaxes = staticmethod(_swapaxes)
     broadcast_to = staticmethod(broadcast_to)
     spread = staticmethod(broadcast_to)
     concatenate = staticmethod(lambda xs, axis: concatenate(xs, axis))
     stack = staticmethod(lambda xs, axis: stack(xs, axis))
-    zeros_like = staticmethod(lambda x: np.zeros_like(_plain(x)))
+    #: a constant Tensor (so a backward returning it still returns a Tensor)
+    zeros_like = staticmethod(lambda x: _new(np.zeros_like(_plain(x)), guard=False))
     sum_to = staticmethod(_sum_to)
     scatter_add = staticmethod(
         lambda g, shape, index: apply(ops.ScatterAdd, (g,), {"shape": tuple(shape), "index": index}))
