@@ -8,15 +8,20 @@
 """
 from .autograd import (Group, backward_order, detect_anomaly, enable_grad, group, input_grads,
                        is_grad_enabled, no_grad, propagate, set_grad_enabled, unbroadcast)
-from .functional import (composite, cross_entropy, l2_penalty, log_softmax, multiclass_hinge,
-                         softmax, std, var)
+from .functional import (binary_cross_entropy, binary_cross_entropy_with_logits, composite,
+                         cross_entropy, l2_penalty, log_softmax, logsoftmax, mse_loss,
+                         multiclass_hinge, softmax, std, var)
 from .functional_autograd import hessian, hvp, jacobian, jvp, vhp, vjp
 from .gradcheck import (GradcheckError, eval_numerical_gradient, eval_numerical_gradient_array,
-                        gradcheck, numerical_gradient, rel_error)
+                        grad_check_sparse, gradcheck, numerical_gradient, rel_error)
 from .ops import OPS, Function
-from .tensor import (Tensor, argmax, broadcast_to, clip, concatenate, exp, expand_dims, grad,
-                     log, maximum, ones, ones_like, permute, randn, relu, reshape, sigmoid, sqrt,
-                     squeeze, stack, swapaxes, tanh, tensor, transpose, where, zeros, zeros_like)
+from .tensor import (Tensor, abs, add, argmax, broadcast_to, cat, clamp, clip, concatenate, cos,
+                     cumsum, div, divide, elu, erf, exp, expand, expand_dims, expm1, flatten, flip,
+                     gelu, grad, hardswish, leaky_relu, log, log1p, logsumexp, matmul, maximum,
+                     minimum, mish, mul, multiply, neg, negative, ones, ones_like, pad, permute,
+                     pow, power, prod, randn, relu, relu6, reshape, sigmoid, sign, sin, softplus,
+                     sqrt, square, squeeze, stack, sub, subtract, swapaxes, tanh, tensor, transpose,
+                     unsqueeze, where, zeros, zeros_like)
 from .explain import explain
 from .compare import GradientReport, compare_gradients
 

@@ -7,6 +7,7 @@ level, and (softmax, log_softmax, cross_entropy) as Tensor methods.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -46,37 +47,47 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def relu(x: Any) -> Tensor:
+def relu(x: Any, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; PyTorch's ``inplace=True`` is refused (backward needs x as it was)."""
+    if inplace:
+        raise ValueError("relu: inplace=True is not supported (backward needs the input as it "
+                         "was); use the returned tensor")
     return _as_tensor(x).relu()
 
 
-def _row_max(op: str, x: Tensor, axis: int) -> np.ndarray:
-    """The max shift (a constant), with errors that name the composite."""
-    try:
-        # initial=-inf: an empty class axis gives an empty result, as in PyTorch
-        return x.data.max(axis=axis, keepdims=True, initial=-np.inf)
-    except np.exceptions.AxisError as e:
-        raise np.exceptions.AxisError(f"{op}: {e} (input shape {x.shape})") from None
-    except (ValueError, TypeError) as e:
-        raise type(e)(f"{op}: {e} (input shape {x.shape})") from None
+def _dim(who: str, x: Tensor, axis: Any, kw: dict) -> int:
+    """``axis`` or PyTorch's ``dim=`` keyword: one axis of ``x``, checked here so the
+    error names the composite."""
+    if kw:
+        if set(kw) != {"dim"}:
+            raise TypeError(f"{who}: unexpected keyword argument(s) "
+                            f"{', '.join(sorted(set(kw) - {'dim'}))}")
+        axis = kw["dim"]
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{who}: axis must be an int, got {axis!r}")
+    if not -max(x.ndim, 1) <= axis < max(x.ndim, 1):
+        raise np.exceptions.AxisError(f"{who}: axis {axis} is out of bounds for a tensor of "
+                                      f"shape {x.shape}")
+    return axis
 
 
 @composite("log_softmax", "{g} - softmax({x}) * {g}.sum(axis=-1, keepdims=True)")
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """log(softmax(x)) = (x - max) - log(sum(exp(x - max))): the max shift keeps
-    exp from overflowing (scores of 1e4 are fine) and changes no gradient, so it
-    is taken as a constant."""
+def log_softmax(x: Any, axis: int = -1, **kw: Any) -> Tensor:
+    """``x - logsumexp(x)`` along ``axis`` (PyTorch's ``dim=`` too). The max shift that
+    keeps exp from overflowing lives inside the ``logsumexp`` gate, so no value is read
+    here."""
     x = _as_tensor(x)
-    shifted = x - _row_max("log_softmax", x, axis)
-    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+    return x - x.logsumexp(axis=_dim("log_softmax", x, axis, kw), keepdims=True)
+
+
+logsoftmax = log_softmax
 
 
 @composite("softmax", "{out} * ({g} - ({g} * {out}).sum(axis=-1, keepdims=True))")
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(x - max) / sum(exp(x - max)) along ``axis``."""
+def softmax(x: Any, axis: int = -1, **kw: Any) -> Tensor:
+    """``exp(x - logsumexp(x))`` along ``axis`` (PyTorch's ``dim=`` too)."""
     x = _as_tensor(x)
-    e = (x - _row_max("softmax", x, axis)).exp()
-    return e / e.sum(axis=axis, keepdims=True)
+    return (x - x.logsumexp(axis=_dim("softmax", x, axis, kw), keepdims=True)).exp()
 
 
 def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
@@ -88,25 +99,227 @@ def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
     if labels.shape != (scores.shape[0],):
         raise ValueError(f"{op}: labels must have shape ({scores.shape[0]},) for scores of shape "
                          f"{scores.shape}, got {labels.shape}")
-    # One pass for both ends: viewed as unsigned (same size and byte order), a negative
-    # label is a huge number.
-    if labels.size and labels.view(labels.dtype.str.replace("i", "u")).max() >= scores.shape[1]:
-        bad = labels[(labels < 0) | (labels >= scores.shape[1])][0]
-        raise IndexError(f"{op}: label {bad} is out of range for {scores.shape[1]} classes")
+    _check_range(op, labels, scores.shape[1])
     return labels
 
 
+def _check_range(op: str, labels: np.ndarray, classes: int, ignore_index: Any = None) -> bool:
+    """Raise for a label outside [0, classes) (other than ``ignore_index``); True when
+    every label is inside, so none equals an ``ignore_index`` outside it."""
+    # One pass for both ends: viewed as unsigned (same size and byte order), a negative
+    # label is a huge number.
+    if not labels.size or labels.view(labels.dtype.str.replace("i", "u")).max() < classes:
+        return True
+    bad = (labels < 0) | (labels >= classes)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
+    if bad.any():
+        raise IndexError(f"{op}: label {labels[bad].ravel()[0]} is out of range for "
+                         f"{classes} classes")
+    return False
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduction(op: str, reduction: Any) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def _class_weight(op: str, weight: Any, classes: int, dtype: np.dtype) -> Optional[np.ndarray]:
+    """The per-class ``weight=`` as a constant array of the scores' dtype."""
+    if weight is None:
+        return None
+    w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    if w.dtype.kind not in "fiu" or w.shape != (classes,):
+        raise ValueError(f"{op}: weight must hold one number per class, shape ({classes},), "
+                         f"got {w.dtype} of shape {w.shape}")
+    return w.astype(dtype)
+
+
+def _class_targets(scores: Tensor, target: Any, ignore_index: int) -> tuple:
+    """Integer class targets checked against ``scores`` (class axis 1, or 0 for one
+    sample of shape (C,)): the labels, and the mask of those that count (None when
+    every one does)."""
+    op = "cross_entropy"
+    labels = np.asarray(target.data if isinstance(target, Tensor) else target)
+    classes = scores.shape[1 if scores.ndim > 1 else 0]
+    want = scores.shape[:1] + scores.shape[2:] if scores.ndim > 1 else ()
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: labels must be integers (class indices) of shape {want}, or "
+                        f"probabilities of the scores' shape {scores.shape}; got dtype "
+                        f"{labels.dtype} of shape {labels.shape}")
+    if labels.shape != want:
+        if scores.ndim == 1:
+            raise ValueError(f"{op}: a batch of labels needs 2-D scores (N, C); scores of shape "
+                             f"{scores.shape} are one sample, whose label is one integer (0-d), "
+                             f"got labels of shape {labels.shape}")
+        raise ValueError(f"{op}: labels must have shape {want} for scores of shape "
+                         f"{scores.shape}, got {labels.shape}")
+    inside = _check_range(op, labels, classes, ignore_index)
+    if inside and not 0 <= ignore_index < classes:
+        return labels, None  # no label is ignore_index: every one counts
+    counted = labels != ignore_index
+    return labels, (None if counted.all() else counted)
+
+
+def _picked(scores: Tensor, labels: np.ndarray) -> Tensor:
+    """Each sample's score of its own class, ``scores[i, labels[i]]`` (cs231n's
+    ``scores[np.arange(N), y]``), keeping the class axis 1 (of size 1) so it broadcasts
+    against ``scores``; for one sample (C,), a 0-d score."""
+    if scores.ndim == 1:
+        return scores[labels]
+    if scores.ndim == 2:
+        return scores[np.arange(len(labels))[:, None], labels[:, None]]
+    places = (np.expand_dims(i, 1) for i in np.indices(labels.shape, sparse=True))
+    first = next(places)
+    return scores[(first, np.expand_dims(labels, 1)) + tuple(places)]
+
+
 @composite("cross_entropy", "{g} * (softmax({x}) - onehot(y)) / N")
-def cross_entropy(logits: Any, labels: Any) -> Tensor:
-    """Mean softmax cross-entropy of (N, C) ``logits`` against integer ``labels`` (N,):
-    ``mean_i (log sum_j exp(s_ij) - s_iy_i)``, cs231n's softmax loss. The row max
-    shift is the one of ``log_softmax``; picking ``s_iy_i`` before subtracting (not
-    ``-log_softmax(s)[i, y_i]``) keeps the subtraction on N numbers, not N x C."""
+def cross_entropy(logits: Any, target: Any, weight: Any = None, *, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy, as ``torch.nn.functional.cross_entropy``.
+
+    ``logits`` are (N, C) scores (also (C,) for one sample, or (N, C, d1, ...)), and
+    ``target`` either integer class labels, shape (N,) (or (), (N, d1, ...)), or class
+    probabilities of the logits' own shape. ``reduction="mean"`` (cs231n's softmax
+    loss: the mean over the N samples), ``"sum"`` or ``"none"`` (one loss per sample).
+    ``weight`` (one number per class) scales each sample's loss by its class's weight,
+    and the mean divides by the sum of those weights; labels equal to ``ignore_index``
+    count for nothing; ``label_smoothing`` mixes the target with the uniform
+    distribution. The per-sample loss is ``logsumexp_j(s_ij - s_iy_i)`` (the notes'
+    ``log sum_j exp(s_j - s_y)``): the max shift lives inside the ``logsumexp`` gate,
+    so no value of the scores is read here."""
+    op = "cross_entropy"
     logits = _as_tensor(logits)
-    labels = _check_labels("cross_entropy", logits, labels)
-    shifted = logits - _row_max("cross_entropy", logits, 1)
-    log_sum = shifted.exp().sum(axis=1).log()
-    return (log_sum - shifted[np.arange(len(labels)), labels]).mean()
+    reduction = _reduction(op, reduction)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+    if logits.ndim == 0:
+        raise ValueError(f"{op}: scores must be 2-D (N, C) (or (C,), or (N, C, d1, ...)), got a 0-d tensor")
+    axis = 1 if logits.ndim > 1 else 0
+    classes = logits.shape[axis]
+    w = _class_weight(op, weight, classes, logits.dtype)
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind == "f" and t.shape == logits.shape:
+        return _cross_entropy_probabilities(logits, target, w, axis, ignore_index, reduction,
+                                            label_smoothing)
+    labels, counted = _class_targets(logits, target, ignore_index)
+    every = counted is None
+    if not every:
+        labels = np.where(counted, labels, 0)  # any valid class: its loss is multiplied by 0
+    # -log softmax(s)_y = log sum_j exp(s_j - s_y): the scores relative to the right
+    # class's, as the cs231n notes write the softmax loss
+    margins = logits - _picked(logits, labels)
+    nll = margins.logsumexp(axis=axis)
+    smooth = None
+    if label_smoothing:
+        # -sum_c w_c log p_c = sum_c w_c (nll - m_c), the margins m
+        if w is None:
+            smooth = nll * classes - margins.sum(axis=axis)
+        else:
+            shape = (classes,) + (1,) * (logits.ndim - axis - 1)
+            smooth = nll * w.sum() - (margins * w.reshape(shape)).sum(axis=axis)
+    scale = None if w is None else w[labels]
+    if not every:
+        scale = counted.astype(logits.dtype) if scale is None else scale * counted
+    if scale is not None:
+        nll = nll * scale
+        if smooth is not None and not every:
+            smooth = smooth * counted
+    if smooth is not None:
+        nll = nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
+    if reduction != "mean" or scale is None:
+        return _reduce(nll, reduction)
+    # the mean over what counts: divided by the weights of the counted samples
+    total = scale.sum()
+    if total == 0:  # nothing counts: PyTorch's nan loss, with zero gradients
+        return nll.sum() * 0.0 + np.nan
+    return nll.sum() / total
+
+
+def _cross_entropy_probabilities(logits: Tensor, target: Any, w: Optional[np.ndarray], axis: int,
+                                 ignore_index: Any, reduction: str, smoothing: float) -> Tensor:
+    """``-sum_c w_c t_c log softmax(s)_c`` per sample; the mean divides by the number of
+    samples (PyTorch's rule for probability targets, also with ``weight``)."""
+    if ignore_index != -100:
+        raise ValueError("cross_entropy: ignore_index is for integer labels, not for "
+                         "probability targets")
+    classes = logits.shape[axis]
+    if smoothing:
+        target = target * (1 - smoothing) + smoothing / classes
+    logp = log_softmax(logits, axis)
+    terms = logp * target
+    if w is not None:
+        terms = terms * w.reshape((classes,) + (1,) * (logits.ndim - axis - 1))
+    per_sample = -terms.sum(axis=axis)
+    return _reduce(per_sample, reduction)
+
+
+def _probabilities(op: str, p: Any, who: str) -> None:
+    values = np.asarray(p.data if isinstance(p, Tensor) else p)
+    if values.size and not ((values >= 0) & (values <= 1)).all():
+        bad = values[~((values >= 0) & (values <= 1))].ravel()[0]
+        raise ValueError(f"{op}: every element of {who} must be between 0 and 1, found {bad}")
+
+
+@composite("binary_cross_entropy")
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
+                         reduction: str = "mean") -> Tensor:
+    """``-w (t log p + (1 - t) log(1 - p))`` for probabilities ``p`` (after a sigmoid),
+    as ``torch.nn.functional.binary_cross_entropy``: each log is clamped at -100, so
+    p = 0 or 1 gives a finite loss (and a finite gradient)."""
+    op = "binary_cross_entropy"
+    reduction = _reduction(op, reduction)
+    p = _as_tensor(input)
+    if np.shape(target.data if isinstance(target, Tensor) else target) != p.shape:
+        raise ValueError(f"{op}: target must have the input's shape {p.shape}, got "
+                         f"{np.shape(target.data if isinstance(target, Tensor) else target)}")
+    _probabilities(op, p, "input")
+    _probabilities(op, target, "target")
+    loss = apply(ops.BinaryCrossEntropy, (p, target), {})
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+@composite("binary_cross_entropy_with_logits")
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+    """``binary_cross_entropy(sigmoid(x), t)`` computed from the logits ``x`` without
+    overflow: ``(1 - t) x + (1 + (pos_weight - 1) t) softplus(-x)``, as
+    ``torch.nn.functional.binary_cross_entropy_with_logits``."""
+    op = "binary_cross_entropy_with_logits"
+    reduction = _reduction(op, reduction)
+    x = _as_tensor(input)
+    t_shape = np.shape(target.data if isinstance(target, Tensor) else target)
+    if t_shape != x.shape:
+        raise ValueError(f"{op}: target must have the input's shape {x.shape}, got {t_shape}")
+    # softplus(-x) = log(1 + exp(-x)), never x's threshold shortcut: exact for any x
+    log_term = (-x).softplus(threshold=math.inf)
+    if pos_weight is not None:  # the positive term's weight, per class (broadcast)
+        pw = pos_weight if isinstance(pos_weight, Tensor) else np.asarray(pos_weight)
+        log_term = log_term * ((pw - 1) * target + 1)
+    loss = (1 - target) * x + log_term
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+@composite("mse_loss")
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Squared error ``(input - target) ** 2``, averaged (``"mean"``), summed or per
+    element (``"none"``), as ``torch.nn.functional.mse_loss``."""
+    reduction = _reduction("mse_loss", reduction)
+    return _reduce((_as_tensor(input) - target) ** 2, reduction)
 
 
 def _penalty_tensors(tensors: Any) -> list:

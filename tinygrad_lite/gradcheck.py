@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from random import randrange
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np
@@ -46,6 +47,43 @@ def eval_numerical_gradient(f: Callable, x: Any, verbose: bool = False, h: float
 
 
 numerical_gradient = eval_numerical_gradient
+
+
+def grad_check_sparse(f: Callable, x: Any, analytic_grad: Any, num_checks: int = 10,
+                      h: float = 1e-5, verbose: bool = True) -> list:
+    """cs231n's spot check: ``num_checks`` random entries of ``x`` (drawn with Python's
+    ``random.randrange``, as the course's, so ``random.seed`` repeats them), each a
+    central difference of the scalar ``f(x)`` against ``analytic_grad`` at that entry.
+    Prints cs231n's line per check; returns the relative errors (0 where both
+    gradients are 0). ``x`` is perturbed in place and put back."""
+    arr = x.data if isinstance(x, Tensor) else x
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+        raise TypeError("grad_check_sparse: x must be a floating NumPy array or Tensor "
+                        "(it is perturbed in place)")
+    analytic = np.asarray(analytic_grad.data if isinstance(analytic_grad, Tensor) else analytic_grad)
+    if analytic.shape != arr.shape:
+        raise ValueError(f"grad_check_sparse: analytic_grad has shape {analytic.shape}, x has "
+                         f"shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError("grad_check_sparse: x is empty: there is no entry to check")
+    errors = []
+    for _ in range(num_checks):
+        ix = tuple(randrange(n) for n in arr.shape)
+        old = arr[ix]
+        with lifted_guard(arr):
+            arr[ix] = old + h
+            fxph = float(f(x))
+            arr[ix] = old - h
+            fxmh = float(f(x))
+            arr[ix] = old
+        numerical = (fxph - fxmh) / (2 * h)
+        analytic_value = float(analytic[ix])
+        total = abs(numerical) + abs(analytic_value)
+        error = abs(numerical - analytic_value) / total if total else 0.0
+        errors.append(error)
+        if verbose:
+            print(f"numerical: {numerical:f} analytic: {analytic_value:f}, relative error: {error:e}")
+    return errors
 
 
 def eval_numerical_gradient_array(f: Callable, x: Any, df: Any, h: float = 1e-5) -> np.ndarray:
