@@ -99,25 +99,56 @@ def kinds_for(draw, n: int, number_ok=(True,) * 8, array_ok: bool = True) -> lis
 
 
 BINARY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-          "div": lambda a, b: a / b, "maximum": None}
+          "div": lambda a, b: a / b}
+# the same operators under PyTorch's method names and NumPy's function names
+SPELLED = {"add": [lambda a, b: a.add(b), lambda a, b: tl.add(a, b)],
+           "sub": [lambda a, b: a.sub(b), lambda a, b: tl.subtract(a, b), lambda a, b: tl.sub(a, b)],
+           "mul": [lambda a, b: a.mul(b), lambda a, b: tl.multiply(a, b)],
+           "div": [lambda a, b: a.div(b), lambda a, b: tl.divide(a, b)]}
+EXTREMA = {"maximum": [lambda x, y: tl.maximum(x, y), lambda x, y: x.maximum(y)],
+           "minimum": [lambda x, y: tl.minimum(x, y), lambda x, y: x.minimum(y)]}
 
 
-@spec("add", "sub", "mul", "div", "maximum")
+@spec("add", "sub", "mul", "div", "maximum", "minimum")
 def _binary(draw, name):
     rng = rng_of(draw)
     (sa, sb), _ = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3))
-    if name == "maximum":
+    kinds = kinds_for(draw, 2, number_ok=(sa == (), sb == ()))
+    if name in EXTREMA:
         a, b = grid(rng, sa), grid(rng, sb, offset=0.25)
-        style = draw(st.sampled_from(["tl.maximum", "method"]))
-        fn = (lambda x, y: tl.maximum(x, y)) if style == "tl.maximum" else (lambda x, y: x.maximum(y))
+        fn = draw(st.sampled_from(EXTREMA[name]))
     else:
         a = rng.uniform(-2, 2, sa)
         b = away(rng, sb, 0.5, 2.0) if name == "div" else rng.uniform(-2, 2, sb)
         fn = BINARY[name]
-    kinds = kinds_for(draw, 2, number_ok=(sa == (), sb == ()))
-    if name == "maximum" and kinds[0] in ("array", "number"):
-        kinds[0] = "const"  # np.maximum(arr, t) is NumPy's, not ours: tl.maximum covers it
+    if kinds[0] in ("array", "number"):
+        # np.maximum(arr, t) is NumPy's, not ours (tl.maximum covers it); 2.0.add(t) is no call
+        if name in EXTREMA:
+            kinds[0] = "const"
+    elif name in SPELLED and draw(st.booleans()):
+        fn = draw(st.sampled_from(SPELLED[name]))
     return Case([a, b], kinds, fn, f"{sa} {name} {sb}")
+
+
+@spec("power")
+def _power(draw, name):
+    rng = rng_of(draw)
+    (sa, sb), _ = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3))
+    form = draw(st.sampled_from(["tensors", "number_base", "negative_base", "array_exponent"]))
+    style = draw(st.sampled_from(["**", "pow", "tl.power", "tl.pow"]))
+    fn = {"**": lambda a, b: a ** b, "pow": lambda a, b: a.pow(b) if isinstance(a, tl.Tensor) else a ** b,
+          "tl.power": tl.power, "tl.pow": tl.pow}[style]
+    if form == "number_base":  # 2 ** x (any positive base; 0 and negative ones: test_power_*)
+        base = draw(st.sampled_from([0.5, 2.0, 3.7, np.e]))
+        return Case([np.array(base), rng.uniform(-2, 2, sb)], ["number", "grad"], fn,
+                    f"{base} {style} {sb}")
+    if form == "negative_base":  # integer exponents: real powers (d/d exponent is nan there)
+        a, b = -rng.uniform(0.3, 2.0, sa), rng.integers(-2, 4, sb).astype(np.float64)
+        return Case([a, b], ["grad", draw(st.sampled_from(["const", "array"]))], fn,
+                    f"negative {sa} {style} integers {sb}")
+    a, b = rng.uniform(0.3, 2.5, sa), rng.uniform(-2, 2, sb)
+    kinds = ["grad", "array"] if form == "array_exponent" else kinds_for(draw, 2, (False, False))
+    return Case([a, b], kinds, fn, f"{sa} {style} {sb} ({kinds})")
 
 
 @spec("where")
@@ -148,6 +179,15 @@ def _matmul(draw, name):
                 f"{form}: {sa} @ {sb}")
 
 
+def off_kinks(rng, shape, lo, hi, kinks, gap=0.1):
+    """Uniform values in [lo, hi] at least ``gap`` away from each kink."""
+    x = rng.uniform(lo, hi, shape)
+    for k in kinks:
+        near = np.abs(x - k) < gap
+        x = np.where(near, k + np.where(x >= k, gap, -gap) * 1.5, x)
+    return x
+
+
 UNARY = {
     "neg": (lambda rng, s: rng.uniform(-2, 2, s), lambda x: -x),
     "exp": (lambda rng, s: rng.uniform(-3, 3, s), lambda x: x.exp()),
@@ -157,9 +197,18 @@ UNARY = {
     "relu": (lambda rng, s: away(rng, s), lambda x: x.relu()),
     "sigmoid": (lambda rng, s: rng.uniform(-4, 4, s), lambda x: x.sigmoid()),
     "tanh": (lambda rng, s: rng.uniform(-3, 3, s), lambda x: x.tanh()),
+    "sign": (lambda rng, s: away(rng, s), lambda x: x.sign()),
+    "sin": (lambda rng, s: rng.uniform(-4, 4, s), lambda x: x.sin()),
+    "cos": (lambda rng, s: rng.uniform(-4, 4, s), lambda x: x.cos()),
+    "log1p": (lambda rng, s: rng.uniform(-0.7, 3, s), lambda x: x.log1p()),
+    "expm1": (lambda rng, s: rng.uniform(-3, 3, s), lambda x: x.expm1()),
+    "erf": (lambda rng, s: rng.uniform(-3, 3, s), lambda x: x.erf()),
+    "relu6": (lambda rng, s: off_kinks(rng, s, -2, 8, (0, 6)), lambda x: x.relu6()),
+    "hardswish": (lambda rng, s: off_kinks(rng, s, -5, 5, (-3, 3)), lambda x: x.hardswish()),
+    "mish": (lambda rng, s: rng.uniform(-5, 5, s), lambda x: x.mish()),
 }
-FREE = {"exp": tl.exp, "log": tl.log, "sqrt": tl.sqrt, "relu": tl.relu, "sigmoid": tl.sigmoid,
-        "tanh": tl.tanh}
+FREE = {n: getattr(tl, n) for n in UNARY if n != "neg"}
+FREE["neg"] = tl.negative
 
 
 @spec(*UNARY)
@@ -172,12 +221,38 @@ def _unary(draw, name):
     return Case([make(rng, shape)], ["grad"], fn, f"{name}{shape}")
 
 
+@spec("leaky_relu", "elu", "softplus", "gelu")
+def _activation(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    style = draw(st.sampled_from(["method", "tl", "F"]))
+    call = {"method": lambda t, *a: getattr(t, name)(*a), "tl": lambda t, *a: getattr(tl, name)(t, *a),
+            "F": lambda t, *a: getattr(tl.nn.functional, name)(t, *a)}[style]
+    if name == "leaky_relu":
+        args = (draw(st.sampled_from([0.01, 0.1, 0.2, -0.5, 1.5])),)
+        x = away(rng, shape, 0.05, 3.0)
+    elif name == "elu":
+        args = (draw(st.sampled_from([1.0, 0.5, 2.0])),)
+        x = away(rng, shape, 0.05, 3.0)
+    elif name == "softplus":
+        beta, threshold = draw(st.sampled_from([1.0, 2.0, 0.5, -1.0])), draw(st.sampled_from([20.0, 1.0, 3.0]))
+        args = (beta, threshold)
+        x = off_kinks(rng, shape, -5, 5, (threshold / beta,), gap=0.1 / abs(beta))
+    else:
+        args = (draw(st.sampled_from(["none", "tanh"])),)
+        x = rng.uniform(-4, 4, shape)
+    return Case([x], ["grad"], lambda t: call(t, *args), f"{name}{shape} {args} ({style})")
+
+
 @spec("pow")
 def _pow(draw, name):
     rng = rng_of(draw)
     shape = draw(SHAPE)
     p = draw(st.sampled_from([2, 3, -1, -2, 0, 1, 0.5, -0.5, 1.5, 2.5, 2.0]))
     x = rng.uniform(0.3, 2.5, shape) if float(p) != int(p) else away(rng, shape, 0.3, 2.0)
+    if p == 2 and draw(st.booleans()):  # square is pow 2: one gate, "**2"
+        return Case([x], ["grad"], draw(st.sampled_from([lambda t: t.square(), tl.square])),
+                    f"square{shape}")
     return Case([x], ["grad"], lambda t: t ** p, f"{shape} ** {p!r}")
 
 
@@ -222,15 +297,76 @@ def draw_axis(draw, ndim: int):
     return tuple(axes) if form == "tuple" else axes
 
 
-@spec("sum", "mean", "max", "min")
+@spec("sum", "mean", "max", "min", "logsumexp", "prod")
 def _reduce(draw, name):
     rng = rng_of(draw)
     shape = draw(SHAPE)
     axis = draw_axis(draw, len(shape))
     keepdims = draw(st.booleans())
     x = distinct(rng, shape) if name in ("max", "min") else rng.uniform(-2, 2, shape)
-    return Case([x], ["grad"], lambda t: getattr(t, name)(axis=axis, keepdims=keepdims),
-                f"{shape}.{name}(axis={axis}, keepdims={keepdims})")
+    fn = lambda t: getattr(t, name)(axis=axis, keepdims=keepdims)  # noqa: E731
+    if name == "prod":  # zeros: none, one, or several in a slice (prod is multilinear:
+        x = rng.uniform(-1.5, 1.5, shape)  # central differences stay exact at zeros)
+        x.flat[rng.permutation(x.size)[:draw(st.integers(0, 3))]] = 0.0
+    if name in ("logsumexp", "prod") and draw(st.booleans()):
+        fn = lambda t: getattr(tl, name)(t, axis, keepdims)  # noqa: E731
+    return Case([x], ["grad"], fn, f"{shape}.{name}(axis={axis}, keepdims={keepdims}) {x.ravel()}")
+
+
+@spec("cumsum")
+def _cumsum(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1))) if shape else None
+    style = draw(st.sampled_from(["axis", "dim", "tl"]))
+    if style == "dim" and axis is None:
+        style = "axis"
+    fn = {"axis": lambda t: t.cumsum(axis=axis), "dim": lambda t: t.cumsum(dim=axis),
+          "tl": lambda t: tl.cumsum(t, axis)}[style]
+    return Case([rng.uniform(-2, 2, shape)], ["grad"], fn, f"{shape}.cumsum({axis}) ({style})")
+
+
+@spec("flip")
+def _flip(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    nd = len(shape)
+    axes = draw(st.lists(st.integers(-nd, nd - 1), unique_by=lambda a: a % nd, max_size=nd)) if nd else []
+    style = draw(st.sampled_from(["all", "star", "tuple", "axis", "tl"]))
+    if not axes and style in ("star", "tuple"):
+        style = "all"
+    fn = {"all": lambda t: t.flip(), "star": lambda t: t.flip(*axes), "tuple": lambda t: t.flip(tuple(axes)),
+          "axis": lambda t: t.flip(axis=axes[0] if len(axes) == 1 else (tuple(axes) or None)),
+          "tl": lambda t: tl.flip(t, axis=tuple(axes) or None)}[style]
+    return Case([rng.uniform(-2, 2, shape)], ["grad"], lambda t: fn(t) * np.arange(1.0, 1.0 + max(
+        int(np.prod(shape, dtype=int)), 1)).reshape(shape), f"{shape}.flip({axes}) ({style})")
+
+
+@spec("pad")
+def _pad(draw, name):
+    rng = rng_of(draw)
+    shape = draw(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3))
+    nd = len(shape)
+    value = draw(st.sampled_from([0.0, 1.5, -2.0]))
+    form = draw(st.sampled_from(["int", "pair", "pairs", "torch"]))
+    amount = st.integers(0, 2)
+    if form == "int":
+        width = draw(amount)
+    elif form == "pair":
+        width = (draw(amount), draw(amount))
+    elif form == "pairs":
+        width = tuple((draw(amount), draw(amount)) for _ in range(nd))
+    else:  # PyTorch's flat form, last axis first; a negative amount crops
+        k = draw(st.integers(1, nd))
+        width = tuple(draw(st.integers(-(shape[nd - 1 - i // 2] - 1) // 2, 2)) for i in range(2 * k))
+        if all(w <= 0 for w in width):
+            width = (1,) + width[1:]
+        fn = lambda t: tl.nn.functional.pad(t, width, value=value)  # noqa: E731
+        return Case([rng.uniform(-2, 2, shape)], ["grad"], lambda t: fn(t) ** 2,
+                    f"F.pad({shape}, {width}, value={value})")
+    fn = draw(st.sampled_from([lambda t: t.pad(width, value), lambda t: tl.pad(t, width, constant_values=value)]))
+    # squared so the gradient depends on which element went where
+    return Case([rng.uniform(-2, 2, shape)], ["grad"], lambda t: fn(t) ** 2, f"pad({shape}, {width}, {value})")
 
 
 @spec("std", "var")
@@ -352,8 +488,13 @@ def _broadcast_to(draw, name):
     rng = rng_of(draw)
     (sa, sb), target = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3,
                                                           max_side=3))
-    return Case([rng.uniform(-2, 2, sa)], ["grad"], lambda t: tl.broadcast_to(t, target),
-                f"broadcast_to({sa}, {target})")
+    style = draw(st.sampled_from(["tl", "method", "expand", "expand_minus_one"]))
+    # PyTorch's expand: -1 keeps an existing axis's size
+    sizes = tuple(-1 if i >= len(target) - len(sa) and n == sa[i - len(target) + len(sa)] else n
+                  for i, n in enumerate(target)) if style == "expand_minus_one" else target
+    fn = {"tl": lambda t: tl.broadcast_to(t, target), "method": lambda t: t.broadcast_to(target),
+          "expand": lambda t: t.expand(*target), "expand_minus_one": lambda t: t.expand(sizes)}[style]
+    return Case([rng.uniform(-2, 2, sa)], ["grad"], fn, f"broadcast_to({sa}, {target}) ({style} {sizes})")
 
 
 @spec("scatter_add")
@@ -395,9 +536,19 @@ def _join(draw, name):
     if name == "concatenate" and draw(st.integers(0, 4)) == 0:
         axis = None  # NumPy flattens the inputs first
     kinds = kinds_for(draw, len(arrays), number_ok=(False,) * 3)
-    fn = (lambda *ts: tl.concatenate(list(ts), axis=axis)) if name == "concatenate" else \
-        (lambda *ts: tl.stack(ts, axis=axis))
-    return Case(arrays, kinds, fn, f"{name}({[a.shape for a in arrays]}, axis={axis})")
+    style = draw(st.sampled_from(["numpy", "torch", "method", "class"]))
+    if axis is None or kinds[0] != "grad" and style in ("method", "class"):
+        style = "numpy"  # x.cat(...) needs x to be a Tensor; torch.cat has no dim=None
+    if name == "concatenate":
+        fn = {"numpy": lambda *ts: tl.concatenate(list(ts), axis=axis),
+              "torch": lambda *ts: tl.cat(ts, dim=axis),
+              "method": lambda *ts: ts[0].cat(*ts[1:], dim=axis),
+              "class": lambda *ts: tl.Tensor.cat(list(ts), dim=axis)}[style]
+    else:
+        fn = {"numpy": lambda *ts: tl.stack(ts, axis=axis), "torch": lambda *ts: tl.stack(ts, dim=axis),
+              "method": lambda *ts: ts[0].stack(*ts[1:], dim=axis),
+              "class": lambda *ts: tl.Tensor.stack(list(ts), dim=axis)}[style]
+    return Case(arrays, kinds, fn, f"{name}({[a.shape for a in arrays]}, axis={axis}) ({style})")
 
 
 @spec("softmax", "log_softmax")
@@ -405,20 +556,73 @@ def _softmax(draw, name):
     rng = rng_of(draw)
     shape = draw(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
     axis = draw(st.integers(-len(shape), len(shape) - 1))
-    style = draw(st.booleans())
-    fn = (lambda t: getattr(tl, name)(t, axis=axis)) if style else (lambda t: getattr(t, name)(axis))
-    return Case([rng.uniform(-3, 3, shape)], ["grad"], fn, f"{name}({shape}, axis={axis})")
+    style = draw(st.sampled_from(["tl", "method", "dim", "alias"]))
+    fn = {"tl": lambda t: getattr(tl, name)(t, axis=axis), "method": lambda t: getattr(t, name)(axis),
+          "dim": lambda t: getattr(tl.nn.functional, name)(t, dim=axis),
+          "alias": lambda t: (t.logsoftmax(axis) if name == "log_softmax" else t.softmax(dim=axis))}[style]
+    return Case([rng.uniform(-3, 3, shape)], ["grad"], fn, f"{name}({shape}, axis={axis}) ({style})")
+
+
+def draw_cross_entropy(draw, rng):
+    """Logits, target and keyword arguments of ``cross_entropy``, in every form PyTorch
+    takes: (N, C), one sample (C,) or (N, C, d) scores; integer labels (with weights,
+    ignored labels) or probabilities; the three reductions; label smoothing."""
+    n, c = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    form = draw(st.sampled_from(["batch", "batch", "one", "spatial", "probabilities"]))
+    shape = {"batch": (n, c), "one": (c,), "spatial": (n, c, draw(st.integers(1, 3))),
+             "probabilities": draw(st.sampled_from([(n, c), (c,), (n, c, 2)]))}[form]
+    kw = {"reduction": draw(st.sampled_from(["mean", "sum", "none"])),
+          "label_smoothing": draw(st.sampled_from([0.0, 0.0, 0.1, 0.5]))}
+    if draw(st.booleans()):
+        kw["weight"] = rng.uniform(0.2, 2.0, c)
+    if form == "probabilities":
+        target = rng.uniform(0, 1, shape)
+        if draw(st.booleans()):  # a distribution over the classes (or any nonnegative numbers)
+            target = target / target.sum(axis=1 if len(shape) > 1 else 0, keepdims=True)
+        return shape, target, kw
+    label_shape = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    target = rng.integers(0, c, label_shape).astype(draw(st.sampled_from([np.int64, np.int32, np.uint8])))
+    if target.dtype != np.uint8 and target.size > 1 and draw(st.booleans()):
+        kw["ignore_index"] = ignore = draw(st.sampled_from([-100, 0, c - 1] if c > 1 else [-100]))
+        target.flat[0] = ignore  # one ignored label; the last one still counts
+        target.flat[-1] = (ignore + 1) % c if ignore >= 0 else 0
+    return shape, target, kw
 
 
 @spec("cross_entropy")
 def _cross_entropy(draw, name):
     rng = rng_of(draw)
-    n, c = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    labels = rng.integers(0, c, n).astype(draw(st.sampled_from([np.int64, np.int32, np.uint8])))
-    style = draw(st.sampled_from(["tl", "method", "tensor_labels"]))
-    fn = {"tl": lambda t: tl.cross_entropy(t, labels), "method": lambda t: t.cross_entropy(labels),
-          "tensor_labels": lambda t: tl.cross_entropy(t, tl.Tensor(labels))}[style]
-    return Case([rng.uniform(-3, 3, (n, c))], ["grad"], fn, f"cross_entropy(({n}, {c}), {labels})")
+    shape, target, kw = draw_cross_entropy(draw, rng)
+    probabilities = target.dtype.kind == "f"
+    style = draw(st.sampled_from(["tl", "method", "tensor_target", "F"]))
+    call = {"tl": tl.cross_entropy, "method": lambda t, y, **k: t.cross_entropy(y, **k),
+            "tensor_target": lambda t, y, **k: tl.cross_entropy(
+                t, y if isinstance(y, tl.Tensor) else tl.Tensor(y), **k),
+            "F": tl.nn.functional.cross_entropy}[style]
+    desc = f"cross_entropy({shape}, {target.tolist()}, {kw}) ({style})"
+    if probabilities:  # the target may require grad too
+        kinds = ["grad", draw(st.sampled_from(["grad", "const", "array"]))]
+        return Case([rng.uniform(-3, 3, shape), target], kinds, lambda t, y: call(t, y, **kw), desc)
+    return Case([rng.uniform(-3, 3, shape)], ["grad"], lambda t: call(t, target, **kw), desc)
+
+
+@spec("binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss")
+def _binary_losses(draw, name):
+    rng = rng_of(draw)
+    shape = draw(SHAPE)
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    kw = {"reduction": reduction}
+    if name != "mse_loss" and draw(st.booleans()):
+        kw["weight"] = rng.uniform(0.2, 2.0, shape[-1:] if shape and draw(st.booleans()) else shape)
+    if name == "binary_cross_entropy_with_logits" and draw(st.booleans()):
+        kw["pos_weight"] = rng.uniform(0.2, 3.0, shape[-1:])
+    x = rng.uniform(0.05, 0.95, shape) if name == "binary_cross_entropy" else rng.uniform(-3, 3, shape)
+    kinds = ["grad", draw(st.sampled_from(["grad", "const", "array"]))]
+    # a target that requires grad stays inside (0, 1) when central differences move it
+    target = rng.uniform(0.05, 0.95, shape) if kinds[1] == "grad" or draw(st.booleans()) \
+        else (rng.random(shape) < 0.5) * 1.0
+    fn = getattr(draw(st.sampled_from([tl, tl.nn.functional])), name)
+    return Case([x, target], kinds, lambda p, t: fn(p, t, **kw), f"{name}({shape}, {kw})")
 
 
 @spec("multiclass_hinge")
@@ -861,3 +1065,128 @@ def test_indexing_with_advanced_indices_separated_by_a_slice_follows_numpy_in_to
     w = np.random.default_rng(3).standard_normal(out.shape)
     loss = (out * w).sum()
     np.testing.assert_array_equal(tl.grad(loss, x), torch_gradients(loss, [x])[0])
+
+
+# ----------------------------------------------------------------- the new ops at their edges
+# Where central differences mean nothing (kinks, a zero base, zeros in a product,
+# infinities) PyTorch's values decide (second order: tests/test_higher_order.py KINKS).
+
+@needs_torch
+@pytest.mark.parametrize("name,fn,points,slopes", [
+    ("relu6", lambda t: t.relu6(), [-1.0, 0.0, 3.0, 6.0, 7.0], [0, 0, 1, 0, 0]),
+    ("hardswish", lambda t: t.hardswish(), [-4.0, -3.0, 0.0, 3.0, 4.0], [0, 0, 0.5, 1, 1]),
+    ("leaky_relu", lambda t: t.leaky_relu(0.1), [-1.0, 0.0, 1.0], [0.1, 0.1, 1]),
+    ("leaky_relu negative slope", lambda t: t.leaky_relu(-0.5), [-1.0, 0.0, 1.0], [-0.5, -0.5, 1]),
+    ("elu", lambda t: t.elu(2.0), [-1.0, 0.0, 1.0], [2 * np.exp(-1), 2, 1]),
+    ("softplus at its threshold", lambda t: t.softplus(2.0, 3.0), [1.4, 1.5, 1.6],
+     [None, 1 / (1 + np.exp(-3)), 1]),
+    ("sign", lambda t: t.sign(), [-1.0, 0.0, 1.0], [0, 0, 0]),
+    ("mish", lambda t: t.mish(), [0.0, -40.0, 40.0], [0.6, None, 1]),
+    ("gelu", lambda t: t.gelu(), [0.0, -8.0, 8.0], [0.5, None, 1]),
+    ("gelu tanh", lambda t: t.gelu("tanh"), [0.0, -8.0, 8.0], [0.5, None, 1]),
+])
+def test_activation_kinks_as_torch(name, fn, points, slopes):
+    (g,) = torch_check(fn, np.array(points), seed=np.ones(len(points)))
+    for got, want in zip(g, slopes):
+        if want is not None:
+            assert got == pytest.approx(want, abs=1e-12), name
+
+
+@needs_torch
+def test_minimum_ties_split_evenly_as_torch():
+    a, b = np.array([[1.0, -1.0, 0.0], [2.0, 2.0, -3.0]]), np.array([1.0, 0.5, 0.0])
+    g = torch_check(lambda x, y: tl.minimum(x, y), a, b, seed=np.ones((2, 3)))
+    assert g[0][0, 0] == 0.5 and g[1][0] == 0.5 + 1  # a tie splits; b[0] < 2 wins row 1
+
+
+@needs_torch
+def test_power_at_a_zero_and_at_negative_bases_as_torch():
+    # d/d exponent at base 0 is 0 for exponents >= 0 (PyTorch masks it); -inf below
+    base = np.array([0.0, 0.0, 0.0, 2.0, -2.0, -2.0])
+    exponent = np.array([2.0, 0.0, -1.0, 1.5, 3.0, 2.0])
+    a, e = tl.Tensor(base, requires_grad=True), tl.Tensor(exponent, requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = a ** e
+        ga, ge = tl.grad(out, [a, e], grad_outputs=np.ones(6))
+    theirs = torch_gradients(out, [a, e], gradient=np.ones(6))
+    np.testing.assert_array_equal(out.data, [0, 1, np.inf, 2 ** 1.5, -8, 4])
+    np.testing.assert_array_equal(ga, theirs[0])
+    np.testing.assert_array_equal(ge, theirs[1])
+    assert ge[0] == ge[1] == 0 and ge[2] == -np.inf and np.isnan(ge[4:]).all()
+    # number ** tensor with the bases NumPy takes: 0, negative (integer exponents), 1
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    for number in (0.0, -2.0, 1.0, 0.5):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = tl.Tensor(x, requires_grad=True)
+            out = number ** t
+            np.testing.assert_array_equal(out.data, number ** x)
+            mine = tl.grad(out, t, grad_outputs=np.ones(4))
+        np.testing.assert_array_equal(mine, torch_gradients(out, [t], gradient=np.ones(4))[0])
+    # a zero base's second derivative is finite (the masked places compute with safe values)
+    a = tl.Tensor(np.array([0.0, 1.5]), requires_grad=True)
+    e = tl.Tensor(np.array([2.0, 0.0]), requires_grad=True)
+    ga, ge = tl.grad((a ** e).sum(), [a, e], create_graph=True)
+    second = tl.grad((ga + ge).sum(), [a, e])
+    assert all(np.isfinite(s).all() for s in second)
+    np.testing.assert_allclose(second[0], [2.0, 1 / 1.5])  # d/da (e a^(e-1) + a^e log a)
+
+
+@needs_torch
+@pytest.mark.parametrize("x,axis", [
+    (np.array([0.0, 2.0, 3.0, 4.0]), None),                         # one zero
+    (np.array([[0.0, 2.0, 0.0], [1.5, -2.0, 3.0]]), 1),             # two zeros in a row
+    (np.array([[0.0, 0.0, 0.0], [0.0, 5.0, 0.0]]), 0),              # several zeros
+    (np.array([[0.0, 2.0], [3.0, 0.0], [0.0, 0.0]]), None),         # three zeros, all reduced
+    (np.array([[[0.0, 2.0], [3.0, 4.0]], [[1.0, 0.0], [0.0, 2.0]]]), (0, 2)),
+])
+def test_prod_with_zeros_as_torch(x, axis):
+    (g,) = torch_check(lambda t: t.prod(axis=axis), x)
+    assert np.all(np.isfinite(g))
+    if axis is None:  # the product of the others, exactly
+        others = [np.prod(np.delete(x.ravel(), i)) for i in range(x.size)]
+        seed = np.random.default_rng(1).uniform(0.5, 1.5, ())
+        np.testing.assert_array_equal(g.ravel(), seed * np.array(others))
+
+
+def test_prod_one_zero_gets_the_product_of_the_others_and_two_zeros_give_zero():
+    x = tl.Tensor(np.array([2.0, 0.0, 3.0, 4.0]), requires_grad=True)
+    x.prod().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 24.0, 0.0, 0.0])
+    y = tl.Tensor(np.array([2.0, 0.0, 3.0, 0.0]), requires_grad=True)
+    y.prod().backward()
+    np.testing.assert_array_equal(y.grad, [0.0, 0.0, 0.0, 0.0])
+
+
+@needs_torch
+def test_logsumexp_with_large_scores_and_infinities_as_torch():
+    x = np.array([[1e4, 1e4 - 1, -1e4], [-np.inf, 0.0, 1.0], [-np.inf, -np.inf, -np.inf]])
+    t = tl.Tensor(x, requires_grad=True)
+    with np.errstate(divide="ignore"):  # the row of -inf: log(0), as NumPy warns
+        out = t.logsumexp(axis=1)
+    torch_out, _ = replay_in_torch(out)
+    np.testing.assert_allclose(out.data, torch_out.detach().numpy(), rtol=1e-15)
+    assert out.data[2] == -np.inf and np.isfinite(out.data[:2]).all()
+    with np.errstate(invalid="ignore"):
+        g = tl.grad(out[:2].sum(), t)
+    np.testing.assert_allclose(g[:2], torch_gradients(out[:2].sum(), [t])[0][:2], rtol=1e-12)
+    assert tl.Tensor(np.array([np.inf, 1.0])).logsumexp().item() == np.inf
+    with np.errstate(divide="ignore"):  # log(0): an empty sum
+        assert tl.Tensor(np.empty((0, 3))).logsumexp(axis=0).data.tolist() == [-np.inf] * 3
+    torch_check(lambda s: s.logsumexp(axis=0) * s.logsumexp(axis=1, keepdims=True),
+                np.random.default_rng(5).uniform(-1, 1, (3, 4)) * 50)
+
+
+@needs_torch
+def test_binary_cross_entropy_at_zero_and_one_is_clamped_as_torch():
+    p = np.array([0.0, 1.0, 0.5, 1e-50, 1.0 - 1e-17])
+    t = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    pt, tt = tl.Tensor(p, requires_grad=True), tl.Tensor(t, requires_grad=True)
+    with np.errstate(divide="ignore"):
+        out = tl.binary_cross_entropy(pt, tt, reduction="none")
+        ours = tl.grad(out, [pt, tt], grad_outputs=np.ones(5))
+    theirs = torch.nn.functional.binary_cross_entropy(
+        torch.tensor(p, requires_grad=True), torch.tensor(t), reduction="none")
+    np.testing.assert_array_equal(out.data, theirs.detach().numpy())
+    assert out.data[0] == 100.0 and ours[0][0] == pytest.approx(-1e12)
+    np.testing.assert_array_equal(ours[0], torch_gradients(out, [pt], gradient=np.ones(5))[0])
+    assert ours[1][0] == np.inf and ours[1][1] == -np.inf
