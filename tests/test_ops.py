@@ -589,6 +589,18 @@ def draw_cross_entropy(draw, rng):
     return shape, target, kw
 
 
+@spec("softmax_cross_entropy")
+def _softmax_cross_entropy(draw, name):
+    # the fused gate cross_entropy uses for (N, C) scores and integer labels (cs231n's)
+    rng = rng_of(draw)
+    n, c = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    labels = rng.integers(0, c, n).astype(draw(st.sampled_from([np.int64, np.int32, np.uint8])))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    return Case([rng.uniform(-3, 3, (n, c))], ["grad"],
+                lambda t: tl.cross_entropy(t, labels, reduction=reduction),
+                f"cross_entropy(({n}, {c}), {labels.tolist()}, reduction={reduction!r})")
+
+
 @spec("cross_entropy")
 def _cross_entropy(draw, name):
     rng = rng_of(draw)

@@ -214,6 +214,11 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, *, ignore_index:
                                             label_smoothing)
     labels, counted = _class_targets(logits, target, ignore_index)
     every = counted is None
+    if every and logits.ndim == 2 and w is None and not label_smoothing:
+        # the common case (cs231n's): one gate whose backward is (softmax - onehot) / N;
+        # the labels are copied, so changing the caller's array cannot change backward
+        return apply(ops.SoftmaxCrossEntropy, (logits,),
+                     {"labels": labels.copy(), "reduction": reduction})
     if not every:
         labels = np.where(counted, labels, 0)  # any valid class: its loss is multiplied by 0
     # -log softmax(s)_y = log sum_j exp(s_j - s_y): the scores relative to the right

@@ -70,6 +70,10 @@ def batch_sizes(walk: EngineGradients) -> list:
             n = node.parents[0].size // node.size
             if n > 1:
                 found.add(n)
+        elif op.name == "softmax_cross_entropy" and node.args["reduction"] == "mean":
+            n = len(node.args["labels"])  # the mean over the N rows
+            if n > 1:
+                found.add(n)
         elif op.name == "div":
             c = node.parents[1]
             if c.requires_grad or c.op is not None or c.data.size != 1:
