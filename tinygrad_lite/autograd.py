@@ -449,7 +449,8 @@ def propagate(root: "Tensor", gradient: Any, xp: Any = NP, targets: Optional[lis
         yield node, g, grads
         parents = node.parents
         n = len(grads)
-        if fresh_ok and (n > 2 or n == 2 and grads[0] is grads[1] is not None):
+        if fresh_ok and (n > 2 or n == 2 and grads[0] is grads[1] is not None
+                         and grads[0] is not g):
             grads = _unshared(parents, grads, g)
         for p, pg in zip(parents, grads):
             if pg is None:

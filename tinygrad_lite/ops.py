@@ -1268,8 +1268,9 @@ class SoftmaxCrossEntropy(Function):
         # of 1e4; a row holding inf gives nan, as PyTorch's)
         shifted = s - s.max(axis=1, keepdims=True)
         per_row = xp.log(xp.exp(shifted).sum(axis=1)) - shifted[np.arange(len(labels)), labels]
-        return per_row.mean() if reduction == "mean" else \
-            per_row.sum() if reduction == "sum" else per_row
+        if reduction == "mean":  # sum / N is what np.mean computes, without its wrapper
+            return per_row.sum() / len(labels) if s.dtype.itemsize >= 4 else per_row.mean()
+        return per_row.sum() if reduction == "sum" else per_row
 
     @staticmethod
     def backward(xp, g, out, xs, needs, labels, reduction):
