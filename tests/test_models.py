@@ -349,3 +349,22 @@ def test_weights_that_overflow_in_the_last_step_are_caught_too():
     with pytest.raises(tl.models.TrainingDivergedError, match="nan or inf after the last step"):
         net.train(X, y, X, y, learning_rate=1e307, num_iters=1)
     np.testing.assert_array_equal(net.params["W1"], init_toy_model().params["W1"])
+
+
+def test_from_state_dict_builds_a_net_of_copies_without_drawing(toy):
+    net, X, y = toy
+    state = net.state_dict()
+    np.random.seed(3)
+    before = np.random.get_state()[1].copy()
+    built = TwoLayerNet.from_state_dict(state, l2_half=True)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    np.testing.assert_array_equal(built.loss(X), net.loss(X))
+    assert built.l2_half and built.params["W1"] is not state["W1"]
+    state["W1"][...] = 0  # the net holds copies
+    assert np.abs(built.params["W1"]).sum() > 0
+    with pytest.raises(ValueError, match=r"from_state_dict: the state holds \['W1', 'b1'\], expected"):
+        TwoLayerNet.from_state_dict({"W1": state["W1"], "b1": state["b1"]})
+    with pytest.raises(ValueError, match=r"W1 \(4, 10\) and W2 \(3, 3\) are not \(D, H\) and \(H, C\)"):
+        TwoLayerNet.from_state_dict(dict(state, W2=np.ones((3, 3))))
+    with pytest.raises(TypeError, match="expected a mapping"):
+        TwoLayerNet.from_state_dict([state["W1"]])

@@ -175,13 +175,27 @@ class TwoLayerNet(Module):
         read from the arrays (``l2_half`` is not saved: pass it again). Draws nothing:
         the global ``np.random`` state is left as it was. ``TwoLayerNet(D, H, C).load(path)``
         does the same into a net of known sizes (``load`` returns the net)."""
-        state = read_npz(path, "TwoLayerNet.from_file")
+        return cls._from_arrays(read_npz(path, "TwoLayerNet.from_file"), l2_half,
+                                f"TwoLayerNet.from_file: {path}")
+
+    @classmethod
+    def from_state_dict(cls, state: Any, l2_half: bool = False) -> "TwoLayerNet":
+        """A new net holding copies of ``state``'s arrays ``W1``, ``b1``, ``W2``, ``b2``
+        (what ``state_dict()`` returns), its sizes and dtype read from them. Draws
+        nothing: the global ``np.random`` state is left as it was."""
+        if not hasattr(state, "keys"):
+            raise TypeError(f"TwoLayerNet.from_state_dict: expected a mapping of name -> array, "
+                            f"got {type(state).__name__}")
+        return cls._from_arrays({k: np.asarray(state[k]) for k in state.keys()}, l2_half,
+                                "TwoLayerNet.from_state_dict: the state")
+
+    @classmethod
+    def _from_arrays(cls, state: Dict[str, np.ndarray], l2_half: bool, where: str) -> "TwoLayerNet":
         if set(state) != set(_NAMES):
-            raise ValueError(f"TwoLayerNet.from_file: {path} holds {sorted(state)}, expected {list(_NAMES)}")
+            raise ValueError(f"{where} holds {sorted(state)}, expected {list(_NAMES)}")
         W1, W2 = state["W1"], state["W2"]
         if W1.ndim != 2 or W2.ndim != 2 or W1.shape[1] != W2.shape[0]:
-            raise ValueError(f"TwoLayerNet.from_file: {path}: W1 {W1.shape} and W2 {W2.shape} are not "
-                             f"(D, H) and (H, C)")
+            raise ValueError(f"{where}: W1 {W1.shape} and W2 {W2.shape} are not (D, H) and (H, C)")
         rng_state = np.random.get_state()
         try:
             net = cls(W1.shape[0], W1.shape[1], W2.shape[1], l2_half=l2_half,
@@ -338,16 +352,16 @@ class TwoLayerNet(Module):
             f"The parameters are back to their values before train().", it, loss, learning_rate)
 
 
-def _check_y(y: Any, n: int, classes: int, what: str) -> np.ndarray:
+def _check_y(y: Any, n: int, classes: int, what: str, who: str = "TwoLayerNet.train") -> np.ndarray:
     if y is None:
-        raise ValueError(f"TwoLayerNet.train: {what} is required")
+        raise ValueError(f"{who}: {what} is required")
     y = np.asarray(y.data if isinstance(y, Tensor) else y)
     if y.dtype.kind not in "iu":
-        raise TypeError(f"TwoLayerNet.train: {what} must hold integer class labels, got dtype {y.dtype} "
+        raise TypeError(f"{who}: {what} must hold integer class labels, got dtype {y.dtype} "
                         f"(use {what}.astype(int))")
     if y.shape != (n,):
-        raise ValueError(f"TwoLayerNet.train: {what} must have shape ({n},) to match the data, got {y.shape}")
+        raise ValueError(f"{who}: {what} must have shape ({n},) to match the data, got {y.shape}")
     if n and (y.min() < 0 or y.max() >= classes):
-        raise ValueError(f"TwoLayerNet.train: {what} has labels outside [0, {classes}) "
+        raise ValueError(f"{who}: {what} has labels outside [0, {classes}) "
                          f"(min {y.min()}, max {y.max()})")
     return y
