@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -53,6 +54,8 @@ from tinygrad_lite._cli import integer, number, run_main, signals_deferred  # no
 from tinygrad_lite._files import atomic_write, fsync_directory  # noqa: E402
 from tinygrad_lite.data import load_cifar10, preprocess_cifar10, spiral  # noqa: E402
 from tinygrad_lite.models import TrainingDivergedError, TwoLayerNet  # noqa: E402
+from tinygrad_lite.sweep import CLUSTER_EXTRA, SweepError  # noqa: E402
+from tinygrad_lite.sweep import sweep as run_sweep  # noqa: E402
 
 # The cs231n notebook's reference values for the toy model (seed 001).
 from tinygrad_lite.reference import TOY_CORRECT_LOSS as CORRECT_LOSS  # noqa: E402
@@ -86,13 +89,15 @@ defaults (flags left unset take the data set's):
            sweep lr {1e-2, 1e-3} x reg {0.4, 0.5, 0.6}
            (seed 001's grid, meant with --l2-half)
 
---cifar-dir implies --data cifar10, and --sweep-lrs, --sweep-regs or
---sweep-iters imply --sweep; flags of the other data set are refused.
+--cifar-dir implies --data cifar10, and --sweep-lrs, --sweep-regs,
+--sweep-iters, --workers or --scheduler imply --sweep; flags of the other
+data set are refused.
 
 exit status: 0 done; 1 training diverged (the loss became nan or inf: lower
---lr); 2 a bad flag, an --out that cannot be written, or data that cannot be
-read or is too small; 130 / 143 interrupted (Ctrl-C / SIGTERM). Only a run
-that finishes changes --out.
+--lr) or a sweep's configuration failed (the message names it); 2 a bad
+flag, an --out that cannot be written, or data that cannot be read or is too
+small; 130 / 143 interrupted (Ctrl-C / SIGTERM). Only a run that finishes
+changes --out.
 """
 
 
@@ -136,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sweep-lrs", type=positive, nargs="+", metavar="LR", help="learning rates of the grid")
     s.add_argument("--sweep-regs", type=at_least_0, nargs="+", metavar="REG", help="reg strengths of the grid")
     s.add_argument("--sweep-iters", type=count, help="iterations per grid point (default: --iters)")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=count, metavar="N",
+                       help=f"local processes training grid points in parallel (default: the cores "
+                            f"available, {_default_workers()} here); 1 trains them one after another "
+                            f"in this process")
+    where.add_argument("--scheduler", type=_scheduler, metavar="ADDRESS",
+                       help="train the grid points on a Dask cluster, e.g. tcp://HOST:8786 (needs "
+                            "tinygrad_lite installed on its workers and, here, " + CLUSTER_EXTRA + ")")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", default="out",
                    help="directory for plots, weights, the diagram, the parameters and run.json "
@@ -167,7 +180,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 setattr(args, name, default)
             elif data != args.data and getattr(args, name) is not None:
                 usage_error(f"argument --{name.replace('_', '-')}: only for --data {data}")
-    if any(getattr(args, k) is not None for k in ("sweep_lrs", "sweep_regs", "sweep_iters")):
+    if any(getattr(args, k) is not None for k in ("sweep_lrs", "sweep_regs", "sweep_iters", "workers",
+                                                   "scheduler")):
         args.sweep = True  # a grid or its length asks for the sweep
     for k, v in DEFAULTS[args.data].items():
         if getattr(args, k, None) is None:
@@ -201,6 +215,17 @@ def out_dir_problem(out: str) -> Optional[str]:
     os.close(fd)
     os.unlink(tmp)
     return None
+
+
+def _default_workers() -> int:
+    import joblib
+    return joblib.cpu_count()
+
+
+def _scheduler(address: str) -> str:
+    if importlib.util.find_spec("distributed") is None:
+        raise argparse.ArgumentTypeError(f"Dask distributed is not installed: {CLUSTER_EXTRA}")
+    return address
 
 
 # ----------------------------------------------------------------- step 1
@@ -269,21 +294,25 @@ def train_one(args, X, y, X_val, y_val, lr, reg, iters, verbose):
 
 
 def sweep(args, X, y, X_val, y_val):
-    print(f"== sweep: lr {args.sweep_lrs} x reg {args.sweep_regs}, {args.sweep_iters} iterations each")
-    results, best = {}, (-1.0, None, None, None)
-    for lr in args.sweep_lrs:
-        for reg in args.sweep_regs:
-            net, stats = train_one(args, X, y, X_val, y_val, lr, reg, args.sweep_iters, verbose=False)
-            acc_train, acc_val = accuracy(net, X, y), accuracy(net, X_val, y_val)
-            results[(lr, reg)] = (acc_train, acc_val)
-            print(f"lr {lr:e} reg {reg:e} train accuracy: {acc_train:f} val accuracy: {acc_val:f}",
-                  flush=True)
-            if acc_val > best[0]:
-                best = (acc_val, net, stats, (lr, reg))
-    acc_val, net, stats, (lr, reg) = best
-    print(f"best validation accuracy achieved during cross-validation: {acc_val:f} "
-          f"(lr {lr:g}, reg {reg:g})")
-    return net, stats, results
+    """Seed 001's grid through ``tinygrad_lite.sweep``: one line per configuration as it
+    finishes, then the best pair; returns the best net, its stats and every pair's accuracies."""
+    configs = len(args.sweep_lrs) * len(args.sweep_regs)
+    workers = 1 if args.scheduler else args.workers or _default_workers()
+    if args.scheduler:
+        where = f"on the Dask cluster at {args.scheduler}"
+    else:
+        n = min(workers, configs)
+        where = f"on {n} local process{'es' if n > 1 else ''}"
+    print(f"== sweep: lr {args.sweep_lrs} x reg {args.sweep_regs}, {args.sweep_iters} iterations each, {where}",
+          flush=True)
+    result = run_sweep(X, y, X_val, y_val, args.sweep_lrs, args.sweep_regs, hidden_size=args.hidden_size,
+                       std=args.std, l2_half=args.l2_half, learning_rate_decay=args.lr_decay,
+                       num_iters=args.sweep_iters, batch_size=args.batch_size, seed=args.seed,
+                       workers=workers, scheduler=args.scheduler, verbose=True)
+    best = result.best
+    print(f"best validation accuracy achieved during cross-validation: {best.val_accuracy:f} "
+          f"(lr {best.learning_rate:g}, reg {best.reg:g})")
+    return result.best_net, best.stats, result.results
 
 
 # ----------------------------------------------------------------- step 3
@@ -472,6 +501,9 @@ def main(argv=None) -> int:
                 else "the weights became nan or inf in the last step")
         print(f"{PROG}: error: training diverged: {what} (learning rate {e.learning_rate:g}); lower --lr"
               f"{' / --sweep-lrs' if args.sweep else ''}. Nothing was written.", file=sys.stderr)
+    except SweepError as e:  # a configuration failed: the others were cancelled
+        sys.stdout.flush()
+        print(f"{PROG}: error: {e}. Nothing was written.", file=sys.stderr)
     except MemoryError as e:
         print(f"{PROG}: error: out of memory ({e}): lower --hidden-size, --batch-size, --points "
               f"or --num-train. Nothing was written.", file=sys.stderr)
@@ -493,7 +525,10 @@ def run(args: argparse.Namespace, argv: List[str]) -> int:
     print(f"== 2. data: {args.data}, train {X.shape}, val {X_val.shape}"
           + (f", test {X_test.shape}" if X_test is not None else ""))
     if args.sweep:
-        net, stats, _ = sweep(args, X, y, X_val, y_val)
+        try:
+            net, stats, _ = sweep(args, X, y, X_val, y_val)
+        except (ValueError, TypeError) as e:  # checked before anything trains: a repeated grid value, ...
+            usage_error(str(e))
     else:
         print(f"training: H={args.hidden_size}, std={args.std:g}, lr={args.lr:g}, decay={args.lr_decay:g}, "
               f"reg={args.reg:g}{' (0.5*reg convention)' if args.l2_half else ''}, "

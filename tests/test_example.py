@@ -5,10 +5,13 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -289,3 +292,109 @@ def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
         os.close(write_end)
     assert r.returncode == 1 and r.stderr == ""
     assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------- the sweep's engines
+
+SWEEP = ("--sweep", "--sweep-iters", "100", "--sweep-lrs", "1.0", "0.1", "--sweep-regs", "1e-4", "1e-3",
+         "--points", "30", "--hidden-size", "20", "--skip-gradcheck")
+LINE = re.compile(r"^lr \d\.\d{6}e[+-]\d\d reg \d\.\d{6}e[+-]\d\d train accuracy: \d\.\d{6} "
+                  r"val accuracy: \d\.\d{6}$")
+
+
+def sweep_lines(r):
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [l for l in r.stdout.splitlines() if l.startswith("lr ")]
+    assert len(rows) == 4 and all(LINE.match(l) for l in rows), rows
+    best = next(l for l in r.stdout.splitlines() if l.startswith("best validation accuracy"))
+    return sorted(rows), best
+
+
+def test_two_workers_print_and_save_what_one_does(tmp_path):
+    one = run(*SWEEP, "--workers", "1", "--out", str(tmp_path / "one"))
+    two = run(*SWEEP, "--workers", "2", "--out", str(tmp_path / "two"))
+    assert "on 1 local process\n" in one.stdout and "on 2 local processes\n" in two.stdout
+    assert sweep_lines(one) == sweep_lines(two)
+    with np.load(tmp_path / "one" / "two_layer_net.npz") as a, np.load(tmp_path / "two" / "two_layer_net.npz") as b:
+        assert sorted(a.files) == sorted(b.files) == ["W1", "W2", "b1", "b2"]
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_scheduler_runs_the_grid_on_a_dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    # The cluster's workers are threads of this test process; the example connects over TCP.
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        on_dask = run(*SWEEP, "--no-out", "--scheduler", cluster.scheduler_address)
+    assert f"on the Dask cluster at {cluster.scheduler_address}" in on_dask.stdout
+    assert sweep_lines(on_dask) == sweep_lines(run(*SWEEP, "--no-out", "--workers", "1"))
+
+
+@pytest.mark.parametrize("value, message", [("0", "must be an integer >= 1, got 0"),
+                                            ("-3", "must be an integer >= 1, got -3"),
+                                            ("two", "expected an integer >= 1, got 'two'"),
+                                            ("1.5", "expected an integer >= 1, got '1.5'")])
+def test_workers_must_be_a_positive_int(value, message):
+    r = run(*SWEEP, "--no-out", "--workers", value)
+    assert r.returncode == 2 and f"argument --workers: {message}" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_workers_and_scheduler_exclude_each_other():
+    r = run(*SWEEP, "--no-out", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786")
+    assert r.returncode == 2 and "argument --scheduler: not allowed with argument --workers" in r.stderr
+
+
+def test_scheduler_without_dask_names_the_extra():
+    code = ("import runpy, sys; sys.modules['distributed'] = None; sys.argv[0] = 'two_layer.py'; "
+            f"runpy.run_path({SCRIPT!r}, run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, "--sweep", "--scheduler", "tcp://127.0.0.1:8786"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "argument --scheduler: Dask distributed is not installed: pip install 'tinygrad_lite[cluster]'" \
+        in r.stderr
+
+
+def test_a_failing_configuration_is_named_and_nothing_is_written(tmp_path):
+    out = tmp_path / "out"
+    # 2**40 hidden units: every worker's W1 allocation fails
+    r = run(*SWEEP[:-3], "--hidden-size", str(2 ** 40), "--skip-gradcheck", "--out", str(out))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.fullmatch(r"two_layer.py: error: sweep: configuration lr \S+ reg \S+ failed: MemoryError: .*\. "
+                        r"Nothing was written.\n", r.stderr), r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_ctrl_c_stops_the_workers_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    # its own process group, as a terminal's Ctrl-C reaches the example and its workers
+    p = subprocess.Popen([sys.executable, SCRIPT, *SWEEP[:2], "100000", *SWEEP[3:], "--workers", "2",
+                          "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    try:
+        for line in p.stdout:
+            if line.startswith("== sweep"):
+                break
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err
+    assert err == "two_layer.py: interrupted\n"
+    assert not out.exists()
+    for _ in range(100):  # the worker processes exit too
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("worker processes still running after Ctrl-C")
+
+
+def test_workers_alone_asks_for_the_sweep():
+    r = run("--workers", "1", "--iters", "30", "--points", "20", "--hidden-size", "10", "--skip-gradcheck",
+            "--no-out")
+    assert r.returncode == 0, r.stderr
+    assert "== sweep: lr [0.1, 1.0] x reg [0.0001, 0.0005, 0.001], 30 iterations each, on 1 local process" \
+        in r.stdout

@@ -213,3 +213,8 @@ def test_a_failing_configuration_on_dask_is_named(data, cluster, monkeypatch):
     with pytest.raises(SweepError, match=r"configuration lr \S+ reg 0.001 failed: ValueError: bad reg") as err:
         sweep(*data, LRS, REGS, **SMALL, scheduler=cluster[1])
     assert err.value.configurations[0][1] == 1e-3
+
+
+def test_a_diverging_configuration_is_named(data):
+    with pytest.raises(SweepError, match=r"configuration lr 1e\+06 reg 0.0001 failed: TrainingDivergedError: "):
+        sweep(*data, [1.0, 1e6], [1e-4], **SMALL, workers=2)
