@@ -138,6 +138,8 @@ def test_an_error_in_on_result_propagates(data):
     (dict(std=float("nan")), ValueError, "std must be finite"),
     (dict(on_result="print"), TypeError, "on_result must be callable"),
     (dict(scheduler=8786), TypeError, "scheduler must be an address"),
+    (dict(scheduler="localhost"), ValueError, "scheduler 'localhost' is not a Dask scheduler address .*missing port"),
+    (dict(scheduler="http://h:1"), ValueError, "scheduler 'http://h:1' is not a Dask scheduler address"),
 ])
 def test_bad_arguments_fail_before_anything_runs(data, kw, error, match):
     if "scheduler" in kw and "workers" not in kw:

@@ -223,6 +223,7 @@ def _run_on_dask(scheduler: Any, data: Tuple[np.ndarray, ...], spec: Dict[str, A
     if isinstance(scheduler, distributed.Client):
         client, own_client = scheduler, False
     elif isinstance(scheduler, str):
+        _check_address(distributed, scheduler)
         try:
             client, own_client = distributed.Client(scheduler), True
         except OSError as e:
@@ -253,6 +254,15 @@ def _run_on_dask(scheduler: Any, data: Tuple[np.ndarray, ...], spec: Dict[str, A
 
 
 # ------------------------------------------------------------------ checks
+
+def _check_address(distributed: Any, address: str) -> None:
+    try:
+        if distributed.comm.parse_address(address)[0] != "inproc":  # in-process: no host and port
+            distributed.comm.get_address_host_port(address)
+    except ValueError as e:
+        raise ValueError(f"sweep: scheduler {address!r} is not a Dask scheduler address such as "
+                         f"'tcp://host:8786': {e}") from None
+
 
 def _cores() -> int:
     try:
