@@ -217,6 +217,19 @@ def test_a_failing_configuration_on_dask_is_named(data, cluster, monkeypatch):
     assert err.value.configurations[0][1] == 1e-3
 
 
-def test_a_diverging_configuration_is_named(data):
-    with pytest.raises(SweepError, match=r"configuration lr 1e\+06 reg 0.0001 failed: TrainingDivergedError: "):
-        sweep(*data, [1.0, 1e6], [1e-4], **SMALL, workers=2)
+def test_a_diverging_configuration_is_recorded_and_the_sweep_goes_on(data, capsys):
+    result = sweep(*data, [1.0, 1e6], [1e-4], **SMALL, workers=2, verbose=True)
+    fine, diverged = result.points
+    assert fine.diverged is None and result.best == fine
+    assert re.fullmatch(r"the loss is (nan|inf) at iteration \d+", diverged.diverged)
+    assert np.isnan(diverged.val_accuracy) and np.isnan(diverged.train_accuracy) and diverged.stats == {}
+    alone = sweep(*data, [1.0], [1e-4], **SMALL)
+    assert alone.best == fine  # the diverged configuration changed nothing else
+    lines = capsys.readouterr().out.splitlines()
+    assert "lr 1.000000e+06 reg 1.000000e-04 diverged: the loss is " in "\n".join(lines)
+
+
+def test_every_configuration_diverging_is_an_error(data):
+    with pytest.raises(SweepError, match=r"every configuration diverged \(\(lr 1e\+06, reg 0.0001\), "
+                                         r"\(lr 1e\+07, reg 0.0001\)\); lower the learning rates"):
+        sweep(*data, [1e6, 1e7], [1e-4], **SMALL)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from .models import TwoLayerNet, _check_y
+from .models import TrainingDivergedError, TwoLayerNet, _check_y
 from .tensor import Tensor
 
 __all__ = ["sweep", "SweepPoint", "SweepResult", "SweepError"]
@@ -54,17 +54,24 @@ class SweepError(RuntimeError):
 @dataclass(frozen=True)
 class SweepPoint:
     """One trained configuration: accuracies on the whole training and validation sets
-    and ``TwoLayerNet.train``'s ``stats`` (loss and accuracy histories)."""
+    and ``TwoLayerNet.train``'s ``stats`` (loss and accuracy histories).
+
+    A configuration whose loss stopped being finite has ``diverged`` saying where
+    (``"the loss is nan at iteration 40"``), nan accuracies and empty ``stats``; it is never
+    the best one."""
     learning_rate: float
     reg: float
     train_accuracy: float
     val_accuracy: float
     stats: Dict[str, List[float]] = field(repr=False)
+    diverged: Optional[str] = None
 
     def __str__(self) -> str:
         """seed 001's line: ``lr 1.000000e-03 reg 5.000000e-01 train accuracy: ... val accuracy: ...``."""
-        return (f"lr {self.learning_rate:e} reg {self.reg:e} train accuracy: {self.train_accuracy:f} "
-                f"val accuracy: {self.val_accuracy:f}")
+        head = f"lr {self.learning_rate:e} reg {self.reg:e}"
+        if self.diverged is not None:
+            return f"{head} diverged: {self.diverged}"
+        return f"{head} train accuracy: {self.train_accuracy:f} val accuracy: {self.val_accuracy:f}"
 
 
 @dataclass(frozen=True)
@@ -113,8 +120,11 @@ def sweep(X: Any, y: Any, X_val: Any, y_val: Any, learning_rates: Sequence[float
     ``verbose`` prints each configuration's line (``str(point)``, seed 001's format)
     as it finishes; ``on_result(point)`` is called likewise, in this process.
 
-    A configuration that raises stops the sweep: the rest are cancelled and a
-    ``SweepError`` names the configuration and the cause. ``KeyboardInterrupt``
+    A configuration whose training diverges (``TrainingDivergedError``: a learning rate
+    too high) is recorded as diverged, as seed 001's loop records its nan loss, and the
+    sweep goes on; if every configuration diverges, ``SweepError``. Any other exception
+    in a configuration stops the sweep: the rest are cancelled and a ``SweepError``
+    names the configuration and the cause. ``KeyboardInterrupt``
     cancels the rest too. Invalid arguments raise ``ValueError`` / ``TypeError``
     before anything runs.
     """
@@ -156,8 +166,11 @@ def sweep(X: Any, y: Any, X_val: Any, y_val: Any, learning_rates: Sequence[float
                 print(point, flush=True)
             if on_result is not None:
                 on_result(point)
-            if best_index < 0 or (point.val_accuracy, -index) > (points[best_index].val_accuracy, -best_index):
+            if point.diverged is None and (best_index < 0 or (point.val_accuracy, -index) > (points[best_index].val_accuracy, -best_index)):
                 best_index, best_state = index, state
+    if best_index < 0:
+        raise SweepError(f"sweep: every configuration diverged ({_names(grid)}); lower the learning rates",
+                         grid)
     with _GLOBAL_RNG_LOCK:
         best_net = TwoLayerNet.from_state_dict(best_state, l2_half=l2_half)
     return SweepResult(points=tuple(points), best=points[best_index], best_net=best_net)
@@ -182,6 +195,9 @@ def _train_point(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndar
                 np.random.set_state(caller_state)
         point = SweepPoint(lr, reg, float((net.predict(X) == y).mean()),
                            float((net.predict(X_val) == y_val).mean()), stats)
+    except TrainingDivergedError as e:  # recorded, as seed 001's loop records a nan loss
+        return index, SweepPoint(lr, reg, float("nan"), float("nan"), {},
+                                 diverged=f"the loss is {e.loss} at iteration {e.iteration}"), {}
     except Exception as e:
         raise SweepError(f"sweep: configuration lr {lr:g} reg {reg:g} failed: {type(e).__name__}: {e}",
                          [(lr, reg)]) from e
