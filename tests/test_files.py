@@ -67,7 +67,7 @@ def test_an_interrupt_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 the first array ...")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(nn.np, "savez", first_array_then_ctrl_c)
+    monkeypatch.setattr(np, "savez", first_array_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         net(1).save(path)
     assert open(path, "rb").read() == before and listing(tmp_path) == ["net.npz"]

@@ -159,7 +159,7 @@ class TwoLayerNet(Module):
         super().__init__()
         if np.dtype(dtype).kind != "f":
             raise TypeError(f"TwoLayerNet: dtype must be a floating type, got {np.dtype(dtype)}")
-        self.__dict__["_aliases"] = {"fc1.W": "W1", "fc1.b": "b1", "fc2.W": "W2", "fc2.b": "b2"}
+        self._alias_parameters({"fc1.W": "W1", "fc1.b": "b1", "fc2.W": "W2", "fc2.b": "b2"})
         self.fc1 = Linear(input_size, hidden_size, std=std, dtype=dtype)  # draws W1 first, as cs231n
         self.relu = ReLU()
         self.fc2 = Linear(hidden_size, output_size, std=std, dtype=dtype)

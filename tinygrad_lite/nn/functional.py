@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_probability
 from ..functional import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                           composite, cross_entropy, l2_penalty, log_softmax, logsoftmax,
                           mse_loss, multiclass_hinge, relu, softmax)
@@ -60,8 +61,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
     ``np.random`` (seedable) and enters the graph as a constant. ``p=1`` zeroes
     everything in training (as PyTorch; no random numbers are drawn), so the
     gradient is zero too."""
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    check_probability(p, "dropout")
     x = x if isinstance(x, Tensor) else Tensor(x)
     if not training or p == 0:
         return x
