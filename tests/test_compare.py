@@ -9,8 +9,9 @@ import pytest
 
 import tinygrad_lite as tl
 from tinygrad_lite import reference as ref
-from tinygrad_lite.compare import (DEFAULT_TOLERANCES, GradientReport, MODELS, broken_two_layer,
-                                   compare_gradients, cs231n_loss_fn, problem, run)
+from tinygrad_lite.compare import DEFAULT_TOLERANCES, GradientReport, compare_gradients
+from tinygrad_lite.problems import MODELS, cs231n_loss_fn, problem, run
+from tinygrad_lite.reference import broken_two_layer
 
 try:
     import torch  # noqa: F401

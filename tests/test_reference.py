@@ -7,8 +7,8 @@ import pytest
 
 import tinygrad_lite as tl
 from tinygrad_lite import reference as ref
-from tinygrad_lite.compare import (column_loss_fn, compare_gradients, cs231n_loss_fn, ng_loss_fn,
-                                   scratch_loss_fn)
+from tinygrad_lite.compare import compare_gradients
+from tinygrad_lite.problems import column_loss_fn, cs231n_loss_fn, ng_loss_fn, scratch_loss_fn
 
 try:
     import torch  # noqa: F401

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from .._cli import integer, number, run_main
-from . import BUGS, MODELS, run
+from ..problems import BUGS, MODELS, run
 
 PROG = "python -m tinygrad_lite.compare"
 

@@ -43,7 +43,32 @@ def cs231n_two_layer(params: Mapping[str, Any], X: Any, y: Any, reg: float = 0.0
     Returns ``(loss, grads)`` with ``grads`` keyed ``W1, b1, W2, b2`` like ``params``
     and each gradient in its parameter's shape. Inputs are never modified.
     """
-    who = "cs231n_two_layer"
+    return _two_layer(params, X, y, reg, l2_half, None, "cs231n_two_layer")
+
+
+#: The mistakes ``broken_two_layer`` can make.
+BUGS = ("l2", "db2", "relu")
+
+
+def broken_two_layer(params: Mapping[str, Any], X: Any, y: Any, reg: float = 0.0, *,
+                     l2_half: bool = False, bug: str = "l2") -> tuple[float, dict[str, np.ndarray]]:
+    """:func:`cs231n_two_layer` (``l2_half`` for 001/002's ``0.5 * reg``) with one
+    classic mistake, to see a failing comparison:
+
+    - ``"l2"``: dW2's L2 term with the other convention's factor (``reg * W2``
+      for ``reg * |W|^2``, ``2 * reg * W2`` for ``0.5 * reg * |W|^2``);
+    - ``"db2"``: db2 without the 1/N (summing the un-normalised dscores);
+    - ``"relu"``: dW1 from the upstream gradient without the ReLU mask (db1 keeps it).
+    """
+    if bug not in BUGS:
+        raise ValueError(f"broken_two_layer: bug must be one of {', '.join(BUGS)}, got {bug!r}")
+    return _two_layer(params, X, y, reg, l2_half, bug, "broken_two_layer")
+
+
+def _two_layer(params: Mapping[str, Any], X: Any, y: Any, reg: float, l2_half: bool,
+               bug: Optional[str], who: str) -> tuple[float, dict[str, np.ndarray]]:
+    """Seed 000's forward and backward; ``bug`` (one of :data:`BUGS`, or None) makes
+    its one mistake where it is made by hand."""
     W1, b1, W2, b2 = unpack(params, who)
     X, y = data(X, y, who, n_axis=0)
     N, D = X.shape
@@ -65,22 +90,23 @@ def cs231n_two_layer(params: Mapping[str, Any], X: Any, y: Any, reg: float = 0.0
     loss += c * (np.sum(W1 * W1) + np.sum(W2 * W2))
 
     # backward
-    grad_L_wrt_scores = d / np.sum(d, axis=1, keepdims=True)
-    grad_L_wrt_scores[np.arange(N), y] -= 1
-    grad_L_wrt_scores /= N
+    unscaled = d / np.sum(d, axis=1, keepdims=True)
+    unscaled[np.arange(N), y] -= 1
+    grad_L_wrt_scores = unscaled / N
 
     grad_L_wrt_W2 = b.T.dot(grad_L_wrt_scores)
     grad_L_wrt_b = grad_L_wrt_scores.dot(W2.T)
-    grad_L_wrt_b2 = np.sum(grad_L_wrt_scores, axis=0)
+    grad_L_wrt_b2 = np.sum(unscaled if bug == "db2" else grad_L_wrt_scores, axis=0)
     grad_L_wrt_a = np.where(a <= 0, 0, 1) * grad_L_wrt_b
-    grad_L_wrt_W1 = X.T.dot(grad_L_wrt_a)
+    grad_L_wrt_W1 = X.T.dot(grad_L_wrt_b if bug == "relu" else grad_L_wrt_a)
     grad_L_wrt_b1 = np.sum(grad_L_wrt_a, axis=0)
 
     k = reg if l2_half else 2 * reg  # d/dW of c * sum(W * W) is 2 c W
+    k_W2 = k if bug != "l2" else (2 * k if l2_half else k / 2)
     grads = {
         "W1": grad_L_wrt_W1 + k * W1,
         "b1": like(grad_L_wrt_b1, b1),
-        "W2": grad_L_wrt_W2 + k * W2,
+        "W2": grad_L_wrt_W2 + k_W2 * W2,
         "b2": like(grad_L_wrt_b2, b2),
     }
     return float(loss), grads

@@ -1,6 +1,14 @@
-"""The seeds' networks on the engine side (Tensor ops, each in its seed's layout),
-their data, and deliberately broken derivations, for ``compare_gradients`` and the
-``python -m tinygrad_lite.compare`` command.
+"""The seeds' problems: each seed's network on the engine side (Tensor ops, in its
+seed's layout), its data, and its hand derivation from ``tinygrad_lite.reference``,
+ready for ``compare_gradients``; :func:`run` is what ``python -m
+tinygrad_lite.compare`` prints.
+
+This module sits above both ``reference`` (the hand side) and ``compare`` (the
+comparison), so neither needs the other.
+
+    from tinygrad_lite.problems import problem, run
+    p = problem("cs231n", bug="l2")   # loss_fn, params, hand, X, y, reg, title
+    print(run("column", "scaled"))    # the report
 """
 from __future__ import annotations
 
@@ -10,8 +18,13 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .. import reference as ref
-from ..tensor import Tensor
+from . import reference as ref
+from .compare import GradientReport, compare_gradients
+from .reference import BUGS
+from .tensor import Tensor
+
+__all__ = ["MODELS", "BUGS", "Problem", "problem", "run", "cs231n_loss_fn", "ng_loss_fn",
+           "column_loss_fn", "scratch_loss_fn"]
 
 MODELS = ("cs231n", "ng", "column", "scratch")
 
@@ -93,47 +106,6 @@ def scratch_loss_fn(X: Any, y: Any) -> Callable:
     return loss_fn
 
 
-# ------------------------------------------------------------------ broken derivations
-
-BUGS = ("l2", "db2", "relu")
-
-
-def broken_two_layer(params: dict, X: Any, y: Any, reg: float = 0.0, *, l2_half: bool = False,
-                     bug: str = "l2") -> tuple[float, dict]:
-    """Seed 000's row-layout ReLU derivation (``l2_half`` for 001/002's ``0.5 * reg``)
-    with one classic mistake:
-
-    - ``"l2"``: dW2's L2 term with the other convention's factor (``reg * W2``
-      for ``reg * |W|^2``, ``2 * reg * W2`` for ``0.5 * reg * |W|^2``);
-    - ``"db2"``: db2 without the 1/N (summing the un-normalised dscores);
-    - ``"relu"``: dW1 from the upstream gradient without the ReLU mask (db1 keeps it).
-    """
-    if bug not in BUGS:
-        raise ValueError(f"broken_two_layer: bug must be one of {', '.join(BUGS)}, got {bug!r}")
-    W1, b1, W2, b2 = (np.array(params[k], dtype=np.float64) for k in ("W1", "b1", "W2", "b2"))
-    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
-    N = X.shape[0]
-    z1 = X @ W1 + b1
-    a = np.maximum(0, z1)
-    scores = a @ W2 + b2
-    d = np.exp(scores - scores.max(axis=1, keepdims=True))
-    probs = d / d.sum(axis=1, keepdims=True)
-    c = 0.5 * reg if l2_half else reg
-    loss = -np.log(probs[np.arange(N), y]).sum() / N + c * ((W1 * W1).sum() + (W2 * W2).sum())
-    raw = probs.copy()
-    raw[np.arange(N), y] -= 1
-    dscores = raw / N
-    k = 2 * c
-    dW2 = a.T @ dscores + (k if bug != "l2" else (2 * k if l2_half else k / 2)) * W2
-    db2 = (raw if bug == "db2" else dscores).sum(axis=0)
-    da = dscores @ W2.T
-    dz1 = da * (z1 > 0)
-    dW1 = X.T @ (da if bug == "relu" else dz1) + k * W1
-    db1 = dz1.sum(axis=0)
-    return float(loss), {"W1": dW1, "b1": db1.reshape(b1.shape), "W2": dW2,
-                         "b2": db2.reshape(b2.shape)}
-
-
 # ------------------------------------------------------------------ problems
 
 @dataclass
@@ -172,7 +144,7 @@ def problem(model: str, data: Optional[str] = None, seed: int = 0, *, l2_half: b
     - scratch: ``"random"`` (default).
 
     ``seed`` seeds the random data; ``bug`` (cs231n and ng only) swaps the hand
-    derivation for :func:`broken_two_layer` with that mistake.
+    derivation for :func:`tinygrad_lite.reference.broken_two_layer` with that mistake.
     """
     if model not in MODELS:
         raise ValueError(f"problem: model must be one of {', '.join(MODELS)}, got {model!r}")
@@ -236,6 +208,15 @@ def problem(model: str, data: Optional[str] = None, seed: int = 0, *, l2_half: b
 
     if bug is not None:
         half = l2_half or model == "ng"
-        hand = functools.partial(broken_two_layer, X=X, y=y, reg=reg, l2_half=half, bug=bug)
+        hand = functools.partial(ref.broken_two_layer, X=X, y=y, reg=reg, l2_half=half, bug=bug)
         title += f", hand derivation broken: {bug}"
     return Problem(model, title, loss_fn, params, hand, np.asarray(X), np.asarray(y), reg)
+
+
+def run(model: str, data: Optional[str] = None, seed: int = 0, *, l2_half: bool = False,
+        bug: Optional[str] = None, numeric: bool = True, torch: Any = "auto",
+        h: float = 1e-5) -> GradientReport:
+    """The report for one seed's network: ``compare_gradients`` on :func:`problem`."""
+    p = problem(model, data, seed, l2_half=l2_half, bug=bug)
+    return compare_gradients(p.loss_fn, p.params, p.hand, numeric=numeric, torch=torch, h=h,
+                             title=p.title)
