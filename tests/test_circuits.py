@@ -2,6 +2,7 @@
 import numpy as np
 
 import tinygrad_lite as tl
+from tinygrad_lite import reference as ref
 
 
 def test_add_mul_circuit():
@@ -25,12 +26,9 @@ def test_sigmoid_neuron_circuit():
 
 def _toy():
     """cs231n's toy problem (seed 001): np.random.seed(0) model, np.random.seed(1) data."""
-    np.random.seed(0)
-    W1, b1 = 1e-1 * np.random.randn(4, 10), np.zeros(10)
-    W2, b2 = 1e-1 * np.random.randn(10, 3), np.zeros(3)
-    np.random.seed(1)
-    X, y = 10 * np.random.randn(5, 4), np.array([0, 1, 2, 2, 1])
-    return X, y, [W1, b1, W2, b2]
+    params = ref.init_toy_model()
+    X, y = ref.init_toy_data()
+    return X, y, [params[k] for k in ("W1", "b1", "W2", "b2")]
 
 
 def test_two_layer_net_written_as_the_seeds_write_it():
@@ -50,16 +48,8 @@ def test_two_layer_net_written_as_the_seeds_write_it():
     loss.backward()
 
     # the seed's backward, on plain arrays
-    w1, _, w2, _ = arrays
-    h = np.maximum(0, X @ w1)
-    e = np.exp(h @ w2)
-    dscores = e / e.sum(axis=1, keepdims=True)
-    dscores[range(N), y] -= 1
-    dscores /= N
-    dhidden = dscores @ w2.T
-    dhidden[h <= 0] = 0
-    expected = [X.T @ dhidden + reg * w1, dhidden.sum(axis=0), h.T @ dscores + reg * w2,
-                dscores.sum(axis=0)]
+    _, hand = ref.cs231n_two_layer(dict(zip(("W1", "b1", "W2", "b2"), arrays)), X, y, reg, l2_half=True)
+    expected = [hand[k] for k in ("W1", "b1", "W2", "b2")]
     for t, g in zip((W1, b1, W2, b2), expected):
         assert tl.rel_error(t.grad, g) < 1e-10
     # and cs231n's own check of the whole loss
@@ -83,15 +73,8 @@ def test_seed_000_softmax_circuit_with_reshape_broadcast():
     assert f.shape == (1, N)
     loss = (-f.log()).sum() / N + reg * ((W1 * W1).sum() + (W2 * W2).sum())
     loss.backward()
-    w1, _, w2, _ = arrays
-    h = np.maximum(0, X @ w1)
-    e = np.exp(h @ w2)
-    gs = e / e.sum(axis=1, keepdims=True)
-    gs[ytrue[:, 0], ytrue[:, 1]] -= 1
-    gs /= N
-    ga = np.where(h <= 0, 0, 1) * (gs @ w2.T)
-    for t, g in zip((W1, b1, W2, b2), (X.T @ ga + 2 * reg * w1, ga.sum(axis=0),
-                                       h.T @ gs + 2 * reg * w2, gs.sum(axis=0))):
+    _, hand = ref.cs231n_two_layer(dict(zip(("W1", "b1", "W2", "b2"), arrays)), X, y, reg)
+    for t, g in zip((W1, b1, W2, b2), (hand[k] for k in ("W1", "b1", "W2", "b2"))):
         assert tl.rel_error(t.grad, g) < 1e-10
 
 

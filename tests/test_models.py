@@ -6,19 +6,14 @@ import numpy as np
 import pytest
 
 import tinygrad_lite as tl
-from tinygrad_lite import eval_numerical_gradient, rel_error
+from tinygrad_lite import eval_numerical_gradient, reference, rel_error
 from tinygrad_lite.data import spiral
 from tinygrad_lite.models import TwoLayerNet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-CORRECT_SCORES = np.asarray([
-    [-0.81233741, -1.27654624, -0.70335995],
-    [-0.17129677, -1.18803311, -0.47310444],
-    [-0.51590475, -1.01354314, -0.8504215],
-    [-0.15419291, -0.48629638, -0.52901952],
-    [-0.00618733, -0.12435261, -0.15226949]])
-CORRECT_LOSS = 1.30378789133
+CORRECT_SCORES = reference.TOY_CORRECT_SCORES
+CORRECT_LOSS = reference.TOY_CORRECT_LOSS
 
 
 def init_toy_model(**kw):
@@ -27,10 +22,10 @@ def init_toy_model(**kw):
 
 
 def init_toy_data():
+    """Seed 001's toy data drawn from the global stream, as the notebook does: training
+    then samples its batches from where the data left that stream."""
     np.random.seed(1)
-    X = 10 * np.random.randn(5, 4)
-    y = np.array([0, 1, 2, 2, 1])
-    return X, y
+    return reference.init_toy_data(seed=None)
 
 
 @pytest.fixture
@@ -71,23 +66,7 @@ def test_toy_gradients_match_numerical(l2_half):
 
 def _hand_grads(params, X, y, reg, half):
     """Seed 000/001's hand-written backward pass, to cross-check the engine."""
-    W1, b1, W2, b2 = (params[k] for k in ("W1", "b1", "W2", "b2"))
-    N = len(X)
-    a1 = np.maximum(0, X.dot(W1) + b1)
-    scores = a1.dot(W2) + b2
-    e = np.exp(scores - scores.max(axis=1, keepdims=True))
-    p = e / e.sum(axis=1, keepdims=True)
-    loss = -np.log(p[range(N), y]).sum() / N + (0.5 if half else 1) * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
-    d = p.copy()
-    d[range(N), y] -= 1
-    d /= N
-    k = 1 if half else 2
-    g = {"W2": a1.T.dot(d) + k * reg * W2, "b2": d.sum(0)}
-    dh = d.dot(W2.T)
-    dh[a1 <= 0] = 0
-    g["W1"] = X.T.dot(dh) + k * reg * W1
-    g["b1"] = dh.sum(0)
-    return loss, g
+    return reference.cs231n_two_layer(params, X, y, reg, l2_half=half)
 
 
 @pytest.mark.parametrize("l2_half", [False, True])
