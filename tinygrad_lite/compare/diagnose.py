@@ -12,44 +12,8 @@ from typing import Optional
 import numpy as np
 
 from ..tensor import Tensor, grad
+from .agreement import agree, agreeing, fitted_factor, informative, proportional
 from .graph import EngineGradients, describe
-
-
-def elementwise_errors(e: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cs231n's relative error and the absolute difference, element by element."""
-    diff = np.abs(e - o)
-    return diff / np.maximum(1e-8, np.abs(e) + np.abs(o)), diff
-
-
-def agreeing(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:
-    """Element by element: rel <= rtol or |diff| <= atol (nan disagrees)."""
-    rel, diff = elementwise_errors(a, b)
-    return (diff <= atol) | (rel <= rtol)
-
-
-def agree(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
-    return bool(np.all(agreeing(a, b, rtol, atol)))
-
-
-def _informative(x: np.ndarray, atol: float) -> int:
-    """How many elements are more than ``atol`` away from 0: a fitted factor means
-    something only when at least two elements pin it down."""
-    return int(np.count_nonzero(np.abs(x) > atol))
-
-
-def fitted_factor(y: np.ndarray, x: np.ndarray) -> Optional[float]:
-    """The least-squares ``k`` of ``y ~ k * x``; None when ``x`` is zero."""
-    xx = float(np.vdot(x, x))
-    return None if xx == 0 or not np.isfinite(xx) else float(np.vdot(y, x)) / xx
-
-
-def proportional(y: np.ndarray, x: np.ndarray, rtol: float, atol: float) -> Optional[float]:
-    """``k`` when ``y == k * x`` element by element (with at least two informative
-    elements, so an arbitrary pair of numbers is never "proportional"); else None."""
-    if y.shape != x.shape or _informative(x, atol) < 2 or _informative(y, atol) < 2:
-        return None
-    k = fitted_factor(y, x)
-    return k if k is not None and agree(y, k * x, rtol, atol) else None
 
 
 def _near(k: float, value: float) -> bool:
@@ -113,7 +77,7 @@ def _factor_text(value: float, ns: list, l2: bool) -> str:
 def clean_factor(hand: np.ndarray, engine: np.ndarray, ns: list, rtol: float,
                  atol: float) -> Optional[float]:
     """The clean factor ``c`` with ``hand == c * engine`` element by element, or None."""
-    if _informative(engine, atol) == 0:
+    if informative(engine, atol) == 0:
         return None
     k = fitted_factor(hand, engine)
     if k is None:
@@ -157,7 +121,7 @@ def diagnose(case: Case) -> tuple[str, Optional[Tensor]]:
     finite = np.isfinite(h)
     if not finite.all():
         return f"the hand gradient has {int((~finite).sum())} nan/inf element(s)", None
-    if _informative(h, case.atol) == 0:
+    if informative(h, case.atol) == 0:
         return "the hand gradient is zero everywhere (the engine's is not)", None
     c = clean_factor(h, e, case.ns, case.rtol, case.atol)
     if c is not None:
@@ -197,7 +161,7 @@ def explaining_branch(case: Case) -> Optional[tuple[str, Tensor]]:
     hits = []
     for cons in consumers:
         b = walk.branch(t, cons)
-        if _informative(b, case.atol) < 2:
+        if informative(b, case.atol) < 2:
             continue
         alpha = fitted_factor(d, b)
         if alpha is not None and agree(case.hand, case.engine + alpha * b, case.rtol, case.atol):
@@ -308,10 +272,10 @@ def _relu_mask_upstream(case: Case) -> Optional[tuple[str, Optional[Tensor]]]:
         if z is t or not z.requires_grad or z.op is None:
             continue
         stopped = walk.whole(relu) - walk.branch(z, relu)  # what the mask keeps from z
-        if _informative(stopped, case.atol) == 0:
+        if informative(stopped, case.atol) == 0:
             continue
         extra = grad(z, t, grad_outputs=stopped.astype(z.dtype), allow_unused=True)
-        if extra is None or _informative(extra, case.atol) == 0:
+        if extra is None or informative(extra, case.atol) == 0:
             continue
         if agree(case.hand, case.engine + extra, case.rtol, case.atol):
             what = (f"relu({z.name})" if z.name else

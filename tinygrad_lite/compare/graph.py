@@ -9,6 +9,7 @@ import numpy as np
 
 from ..autograd import propagate
 from ..tensor import Tensor
+from .agreement import proportional
 
 #: Prefixes the seeds put before a tensor's name for its gradient: ``dW1``, ``dscores``
 #: (seeds 001-004), ``grad_L_wrt_scores`` (seed 000).
@@ -65,7 +66,6 @@ class EngineGradients:
     def is_l2(self, t: Tensor, consumer: Tensor, rtol: float, atol: float) -> Optional[float]:
         """``m`` when the branch of ``t`` into ``consumer`` is ``m * t`` (an L2 term:
         ``reg * sum(t**2)`` gives ``2 * reg * t``), checked element by element; else None."""
-        from .diagnose import proportional
         return proportional(self.branch(t, consumer), t.data.astype(np.float64), rtol, atol)
 
 

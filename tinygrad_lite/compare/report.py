@@ -16,7 +16,8 @@ import numpy as np
 from ..autograd import backward_order, no_grad
 from ..gradcheck import eval_numerical_gradient
 from ..tensor import Tensor
-from .diagnose import Case, agree, diagnose, elementwise_errors
+from .agreement import agree, elementwise_errors
+from .diagnose import Case, diagnose
 from .graph import EngineGradients, Names, describe
 
 #: The comparisons, in table order.
@@ -643,7 +644,7 @@ def _torch(loss: Tensor, tensors: dict, mode: Any, notes: list) -> tuple[Optiona
     if mode not in (True, "auto"):
         raise ValueError(f"compare_gradients: torch must be 'auto', True or False, got {mode!r}")
     try:
-        import torch
+        import torch  # noqa: F401  (only: is PyTorch installed?)
     except ImportError:
         if mode is True:
             raise ImportError("compare_gradients: torch=True but PyTorch is not installed "
