@@ -14,9 +14,9 @@ docs/viz.md.
 """
 from ._format import GRAD_COLOR, MISMATCH_COLOR, VALUE_COLOR, array_lines, escape, number
 from ._marks import failing_names
-from .draw import Diagram, draw
-from .render import (INSTALL_HINT, RendererNotFound, dot_path, fallback_available, render,
-                     render_svg, svg_from_source, which_renderer)
+from .render import (INSTALL_HINT, Diagram, RendererNotFound, dot_path, fallback_available,
+                     svg_from_source, which_renderer)
+from .draw import draw, render, render_svg  # after .render: viz.render is the function
 from .steps import backprop_steps, write_steps_html
 
 __all__ = ["draw", "Diagram", "render_svg", "render", "backprop_steps", "write_steps_html",

@@ -76,18 +76,20 @@ class WireGrads:
         return s
 
     @classmethod
-    def of(cls, root: Tensor, seed: Optional[np.ndarray]) -> Optional["WireGrads"]:
-        """Every wire's gradient from one walk (None when there is no ``seed``)."""
-        if seed is None:
+    def of(cls, root: Tensor, gradient: Optional[np.ndarray]) -> Optional["WireGrads"]:
+        """Every wire's gradient from one walk started from ``gradient`` (the root's;
+        None: no walk, no gradients)."""
+        if gradient is None:
             return None
         out = cls()
-        for _ in out.walk(root, seed):
+        for _ in out.walk(root, gradient):
             pass
         return out
 
-    def walk(self, root: Tensor, seed: np.ndarray) -> Iterator[Tensor]:
-        """Run the engine's walk from ``root``, recording each node as it is reached,
-        and yield the node (``self`` then holds what is known after it)."""
-        for node, g, grads in tl.propagate(root, seed):
+    def walk(self, root: Tensor, gradient: np.ndarray) -> Iterator[Tensor]:
+        """Run the engine's walk from ``root`` (its gradient ``gradient``), recording
+        each node as it is reached, and yield the node (``self`` then holds what is
+        known after it)."""
+        for node, g, grads in tl.propagate(root, gradient):
             self.record(node, g, grads)
             yield node

