@@ -1,4 +1,5 @@
-"""Shared test setup: one deterministic hypothesis profile, and the per-op summaries
+"""Shared test setup: one deterministic hypothesis profile, the op table restored after
+every test, and the per-op summaries
 (hypothesis cases run, worst error vs central differences and vs PyTorch) that
 tests/test_ops.py (first derivatives) and tests/test_higher_order.py (second
 derivatives) record, printed at the end of every run."""
@@ -7,6 +8,8 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tinygrad_lite.ops import OPS
 
 # Seeded and derandomized: every run draws the same cases, nothing is stored on disk.
 settings.register_profile(
@@ -25,6 +28,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tinygrad_lite"))
 OP_STATS: dict = {}
 #: the same for second derivatives (tests/test_higher_order.py)
 SECOND_ORDER_STATS: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _restore_ops():
+    """The ops a test defines (``tl.Function`` subclasses register in ``OPS`` by name)
+    are taken out again after it: every test sees the library's op table."""
+    saved = dict(OPS)
+    yield
+    OPS.clear()
+    OPS.update(saved)
 
 
 @pytest.fixture(autouse=True)

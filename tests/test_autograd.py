@@ -252,36 +252,32 @@ def test_a_switch_object_entered_twice_restores_both_levels():
 
 # ----------------------------------------------------------------- a failed backward
 
-class _FailsOnSecondInput(tl.Function):
-    name = "fails_in_backward_test"
-
-    @staticmethod
-    def forward(xp, a):
-        return a * 1.0
-
-    @staticmethod
-    def backward(xp, g, out, xs, needs):
-        raise ZeroDivisionError("deliberate failure in the middle of the pass")
-
-    @staticmethod
-    def torch(a):
-        return a * 1.0
-
-
 def test_a_backward_that_raises_mid_pass_puts_every_gradient_back():
-    try:
-        a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
-        before_b = np.array([10.0, 20.0])
-        b.grad = before_b.copy()
-        # The walk reaches the root, the mul and b (stored) before the failing op.
-        loss = (_FailsOnSecondInput.apply(a * 2.0) + b * 5.0).sum()
-        with pytest.raises(ZeroDivisionError):
-            loss.backward()
-        assert a.grad is None and loss.grad is None
-        np.testing.assert_array_equal(b.grad, before_b)
-        assert all(t.grad is None for t in tl.backward_order(loss) if t is not b)
-    finally:
-        tl.ops.OPS.pop("fails_in_backward_test", None)
+    class FailsOnSecondInput(tl.Function):
+        name = "fails_in_backward_test"
+
+        @staticmethod
+        def forward(xp, a):
+            return a * 1.0
+
+        @staticmethod
+        def backward(xp, g, out, xs, needs):
+            raise ZeroDivisionError("deliberate failure in the middle of the pass")
+
+        @staticmethod
+        def torch(a):
+            return a * 1.0
+
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    before_b = np.array([10.0, 20.0])
+    b.grad = before_b.copy()
+    # The walk reaches the root, the mul and b (stored) before the failing op.
+    loss = (FailsOnSecondInput.apply(a * 2.0) + b * 5.0).sum()
+    with pytest.raises(ZeroDivisionError):
+        loss.backward()
+    assert a.grad is None and loss.grad is None
+    np.testing.assert_array_equal(b.grad, before_b)
+    assert all(t.grad is None for t in tl.backward_order(loss) if t is not b)
 
 
 # ----------------------------------------------------------------- the walk itself
@@ -327,15 +323,12 @@ def test_grad_prunes_branches_that_do_not_reach_the_inputs():
             calls.append(1)
             return (g,)
 
-    try:
-        x, w = leaf([1.0]), leaf([2.0])
-        loss = (x * 3.0).sum() + Spy.apply(w).sum()
-        assert tl.grad(loss, x).tolist() == [3.0]
-        assert calls == []
-        assert tl.grad(loss, w).tolist() == [1.0]
-        assert calls == [1]
-    finally:
-        tl.ops.OPS.pop("spy_prune_test", None)
+    x, w = leaf([1.0]), leaf([2.0])
+    loss = (x * 3.0).sum() + Spy.apply(w).sum()
+    assert tl.grad(loss, x).tolist() == [3.0]
+    assert calls == []
+    assert tl.grad(loss, w).tolist() == [1.0]
+    assert calls == [1]
 
 
 def test_backward_inputs_stores_only_those():

@@ -16,15 +16,6 @@ def leaf(data, **kw):
     return tl.Tensor(np.asarray(data, dtype=np.float64), requires_grad=True, **kw)
 
 
-@pytest.fixture
-def restore_ops():
-    """User-defined ops register in OPS; take the test's ones out again afterwards."""
-    saved = dict(OPS)
-    yield
-    OPS.clear()
-    OPS.update(saved)
-
-
 # ----------------------------------------------------------------- accumulation
 
 def test_a_plus_a_and_x_times_x_get_both_contributions():
@@ -116,7 +107,7 @@ def test_leaves_own_their_gradients_and_intermediate_gradients_are_read_only():
     assert y.grad.sum() == 6.0 and y2.grad.sum() == 6.0
 
 
-def test_inputs_without_requires_grad_get_no_grad_and_no_work(restore_ops):
+def test_inputs_without_requires_grad_get_no_grad_and_no_work():
     seen = []
 
     class Spy(tl.Function):
@@ -451,7 +442,7 @@ def test_composites_tag_their_nodes():
 
 # ----------------------------------------------------------------- user-defined ops, gradcheck
 
-def test_user_defined_function_applies_and_gradchecks(restore_ops):
+def test_user_defined_function_applies_and_gradchecks():
     class Square(tl.Function):
         symbol = "x²"
         rule = "d(x^2)/dx = 2x"
@@ -484,7 +475,7 @@ def test_user_defined_function_applies_and_gradchecks(restore_ops):
     np.testing.assert_allclose(torch_gradients(z, [z.parents[0].parents[0]], np.ones(2))[0], [18.0, -36.0])
 
 
-def test_gradcheck_catches_a_wrong_backward(restore_ops):
+def test_gradcheck_catches_a_wrong_backward():
     class BadCube(tl.Function):
         @staticmethod
         def forward(x):
@@ -504,7 +495,7 @@ def test_gradcheck_catches_a_wrong_backward(restore_ops):
         tl.gradcheck(lambda t: t * 2, [tl.Tensor([1.0])])
 
 
-def test_a_user_backward_with_a_wrong_return_is_a_clear_error(restore_ops):
+def test_a_user_backward_with_a_wrong_return_is_a_clear_error():
     class NoTuple(tl.Function):
         @staticmethod
         def forward(x):
@@ -628,20 +619,17 @@ def test_in_place_accumulation_never_writes_into_a_shared_array():
         def backward(g, out, xs, needs):
             return g * xs[1], xs[0]  # the second is wrong on purpose, but must stay untouched
 
-    try:
-        for echo_first in (True, False):  # either gradient may reach v first
-            u, v = leaf(np.array([2.0, 4.0])), leaf(np.array([1.0, 1.0]))
-            keep = u.data.copy()
-            total = Echo.apply(u, v) + v * 10.0 if echo_first else v * 10.0 + Echo.apply(u, v)
-            total.sum().backward()
-            np.testing.assert_array_equal(u.data, keep)
-            assert u.data.flags.writeable  # nor made read-only as someone's .grad
-            np.testing.assert_array_equal(v.grad, keep + 10.0)
-            h = Echo.apply(u, v * 1.0)  # the input array as an intermediate's gradient
-            (h * 2.0).sum().backward()
-            assert u.data.flags.writeable
-    finally:
-        tl.ops.OPS.pop("echo_grad_test", None)
+    for echo_first in (True, False):  # either gradient may reach v first
+        u, v = leaf(np.array([2.0, 4.0])), leaf(np.array([1.0, 1.0]))
+        keep = u.data.copy()
+        total = Echo.apply(u, v) + v * 10.0 if echo_first else v * 10.0 + Echo.apply(u, v)
+        total.sum().backward()
+        np.testing.assert_array_equal(u.data, keep)
+        assert u.data.flags.writeable  # nor made read-only as someone's .grad
+        np.testing.assert_array_equal(v.grad, keep + 10.0)
+        h = Echo.apply(u, v * 1.0)  # the input array as an intermediate's gradient
+        (h * 2.0).sum().backward()
+        assert u.data.flags.writeable
 
 
 def test_x_times_x_next_to_a_passed_through_gradient():
@@ -671,7 +659,7 @@ def test_leaf_gradients_accumulate_in_place_and_stay_arrays():
     assert z.grad == 6.0
 
 
-def test_subclass_of_a_built_in_op_does_not_inherit_fresh_grads(restore_ops):
+def test_subclass_of_a_built_in_op_does_not_inherit_fresh_grads():
     class EchoMul(tl.ops.Mul):
         name = "echo_mul_test"
 
@@ -694,7 +682,7 @@ def test_cross_entropy_takes_big_endian_labels():
         tl.cross_entropy(s, np.array([0, -1], dtype=">i4"))
 
 
-def test_grad_returns_copies_a_backward_cannot_change(restore_ops):
+def test_grad_returns_copies_a_backward_cannot_change():
     class ReluInPlace(tl.ops.Relu):  # cs231n style backward: dx = dout; dx[x <= 0] = 0
         name = "relu_in_place_test"
 
@@ -728,7 +716,7 @@ def test_l2_term_gradient_is_the_same_when_the_sum_spreads_a_view():
         np.testing.assert_array_equal(w.grad, np.asarray(0.3, dtype) * (2 * w.data))
 
 
-def test_an_op_returning_one_new_array_for_three_inputs(restore_ops):
+def test_an_op_returning_one_new_array_for_three_inputs():
     class Triple(tl.Function):  # a * b * c with one gradient array for all three inputs
         name = "triple_share_test"
         fresh_grads = True

@@ -102,22 +102,21 @@ def test_formatting_and_small_helpers():
     assert x.argmax(axis=1, keepdims=True).shape == (3, 1)
 
 
-class _BrokenBackward(tl.Function):
-    name = "test_broken_backward"
-
-    @staticmethod
-    def forward(x):
-        return x * 1
-
-    @staticmethod
-    def backward(g, out, xs, needs):
-        return (np.ones(5),)  # wrong shape: the engine must refuse it
-
-
 def test_a_failed_backward_leaves_every_grad_unchanged():
+    class BrokenBackward(tl.Function):
+        name = "test_broken_backward"
+
+        @staticmethod
+        def forward(x):
+            return x * 1
+
+        @staticmethod
+        def backward(g, out, xs, needs):
+            return (np.ones(5),)  # wrong shape: the engine must refuse it
+
     x = tl.Tensor(np.ones(2), requires_grad=True)
     h = x * 3
-    m = _BrokenBackward.apply(h)
+    m = BrokenBackward.apply(h)
     loss = (m * 2).sum()
     with pytest.raises(RuntimeError, match="test_broken_backward"):
         loss.backward()

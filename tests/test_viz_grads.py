@@ -11,7 +11,6 @@ import pytest
 
 import tinygrad_lite as tl
 from tinygrad_lite import Tensor
-from tinygrad_lite.ops import OPS
 
 import viz
 from test_viz import GREEN, RED, coloured, leaf, needs_renderer, toy_net
@@ -28,14 +27,6 @@ def count_walks(monkeypatch):
         return real(*args, **kwargs)
     monkeypatch.setattr(tl, "propagate", spy)
     return calls
-
-
-@pytest.fixture
-def restore_ops():
-    saved = dict(OPS)
-    yield
-    OPS.clear()
-    OPS.update(saved)
 
 
 def red_source_labels(src):
@@ -175,7 +166,7 @@ def _highlighted(src):
     return re.findall(r'label="?([A-Za-z]\w*)"? [^\]]*fontcolor=blue', src)
 
 
-def test_step_captions_name_the_highlighted_node_when_an_op_returns_none(restore_ops, tmp_path):
+def test_step_captions_name_the_highlighted_node_when_an_op_returns_none(tmp_path):
     FirstOnly = _first_only()
     a, b = leaf(2.0, "a"), leaf(3.0, "b")
     c = FirstOnly.apply(a, b)
