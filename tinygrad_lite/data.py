@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
+from ._checks import is_integer
+
 __all__ = ["spiral", "load_cifar10", "preprocess_cifar10", "get_CIFAR10_data", "load_CIFAR10",
            "load_cifar_batch", "load_cifar_binary_batch", "restricted_load", "UnsafePickleError",
            "CIFAR10_CLASSES", "BATCH_MAX_IMAGES", "MAX_ARRAY_BYTES"]
@@ -38,7 +40,7 @@ def spiral(points_per_class: int = 100, num_classes: int = 3, seed: int = 0,
     NumPy generator is left untouched.
     """
     for name, v in (("points_per_class", points_per_class), ("num_classes", num_classes)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        if not is_integer(v) or v < 1:
             raise ValueError(f"spiral: {name} must be a positive int, got {v!r}")
     rng = np.random.RandomState(seed)
     N, K = int(points_per_class), int(num_classes)
@@ -190,7 +192,7 @@ def _labels(raw: Any, path: str) -> np.ndarray:
     if not isinstance(raw, (list, tuple)):
         raise ValueError(f"load_cifar10: {path}: 'labels' must be a list of ints, got {type(raw).__name__}")
     for i, v in enumerate(raw):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        if not is_integer(v):
             shown = v.item() if isinstance(v, np.generic) else v
             raise ValueError(f"load_cifar10: {path}: label {i} is {shown!r} ({type(v).__name__}), not an "
                              f"integer class 0..{NUM_CLASSES - 1}")
@@ -296,7 +298,7 @@ def preprocess_cifar10(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndar
                          f"{len(X_test)} test images but {len(y_test)} labels")
     for name, v in (("num_training", num_training), ("num_validation", num_validation),
                     ("num_test", num_test)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        if not is_integer(v) or v < 0:
             raise ValueError(f"preprocess_cifar10: {name} must be an int >= 0, got {v!r}")
     if num_training < 1 or num_training + num_validation > len(X_train):
         raise ValueError(f"preprocess_cifar10: num_training + num_validation = "

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from ._checks import is_number
 from .autograd import backward_order, leading_to
 from .functional import TEMPLATES
 from .ops import sum_axes
@@ -119,7 +120,7 @@ class _Names:
                     self.of.setdefault(id(v), str(k))
                 elif isinstance(v, np.ndarray):
                     self.arrays.setdefault(id(v), str(k))
-                elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                elif is_number(v):
                     self.numbers.setdefault(float(v), []).append(str(k))
 
     def is_number(self, text: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
+from .._checks import is_number
 from ..autograd import backward_order, no_grad
 from ..gradcheck import eval_numerical_gradient
 from ..tensor import Tensor
@@ -532,7 +533,7 @@ def _tolerances(tolerances: Any) -> dict:
                             f"got {v!r}")
         pair = []
         for what, x in zip(("rtol", "atol"), v):
-            if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            if not is_number(x):
                 raise TypeError(f"compare_gradients: tolerances[{k!r}]: {what} must be a number, "
                                 f"got {x!r}")
             if not math.isfinite(x) or x < 0:
@@ -691,8 +692,7 @@ def compare_gradients(loss_fn: Callable[[dict], Tensor], params: Mapping[str, An
     - ``tolerances``: overrides of :data:`DEFAULT_TOLERANCES`, kind -> (rtol, atol),
       each a finite number >= 0 (else an error naming the kind and the tolerance).
     """
-    if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(h) or h <= 0:
+    if not is_number(h) or not math.isfinite(h) or h <= 0:
         raise ValueError(f"compare_gradients: h (the central-difference step) must be a finite "
                          f"number > 0, got {h!r}")
     notes: list = []
