@@ -608,7 +608,7 @@ def test_grad_returns_copies_a_backward_cannot_change():
 
 
 
-# ----------------------------------------------------------------- what needs a gradient: requires_grad, grad modes, tl.grad
+# ----------------------------------------------------------------- what needs a gradient, grad modes
 
 def test_inputs_without_requires_grad_get_no_grad_and_no_work():
     seen = []

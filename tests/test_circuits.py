@@ -54,7 +54,7 @@ def test_two_layer_net_written_as_the_seeds_write_it():
         assert tl.rel_error(t.grad, g) < 1e-10
     # and cs231n's own check of the whole loss
     for t in (W1, b1, W2, b2):
-        f = lambda _: float(tl.cross_entropy(tl.maximum(0, X @ W1 + b1) @ W2 + b2, y).item()
+        f = lambda _: float(tl.cross_entropy(tl.maximum(0, X @ W1 + b1) @ W2 + b2, y).item()  # noqa: E731
                             + 0.5 * reg * ((W1.data ** 2).sum() + (W2.data ** 2).sum()))
         assert tl.rel_error(tl.eval_numerical_gradient(f, t), t.grad) < 1e-8
 

@@ -82,10 +82,10 @@ def test_short_run_writes_outputs(tmp_path):
     text = r.stdout
     assert "gradient check" in text
     for name in ("W1", "b1", "W2", "b2"):
-        line = next(l for l in text.splitlines() if l.startswith(name + " "))
+        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
         assert float(line.split()[-2]) < 1e-8, line
     assert "train accuracy:" in text and "val accuracy:" in text
-    acc = float(next(l for l in text.splitlines() if l.startswith("train accuracy:")).split()[-1])
+    acc = float(next(ln for ln in text.splitlines() if ln.startswith("train accuracy:")).split()[-1])
     assert acc > 0.7
     assert (out / "two_layer_net.npz").exists()
     if HAVE_MPL:
@@ -107,8 +107,8 @@ def test_short_sweep_prints_table_and_best():
     r = run("--sweep", "--sweep-iters", "100", "--sweep-lrs", "1.0", "0.1", "--sweep-regs", "1e-4",
             "--skip-gradcheck", "--no-out")
     assert r.returncode == 0, r.stdout + r.stderr
-    rows = [l for l in r.stdout.splitlines() if l.startswith("lr ")]
-    assert len(rows) == 2 and all("val accuracy:" in l for l in rows)
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("lr ")]
+    assert len(rows) == 2 and all("val accuracy:" in row for row in rows)
     assert "best validation accuracy achieved during cross-validation" in r.stdout
 
 

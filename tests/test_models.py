@@ -146,7 +146,8 @@ def test_params_dict_is_live(toy):
     new = np.zeros((4, 10))
     net.params["W1"] = new
     assert net.fc1.W.data is new
-    np.testing.assert_allclose(net.loss(X), np.tile(net.params["b2"] + np.maximum(net.params["b1"], 0) @ net.params["W2"], (5, 1)))
+    np.testing.assert_allclose(
+        net.loss(X), np.tile(net.params["b2"] + np.maximum(net.params["b1"], 0) @ net.params["W2"], (5, 1)))
     assert sorted(net.params) == ["W1", "W2", "b1", "b2"] and len(net.params) == 4
 
 

@@ -373,7 +373,7 @@ def test_wrapping_modules_already_owned_renames_nothing():
     tied = nn.Linear(2, 2)
     tied.W = lin.W
     assert lin.W.name == "W"
-    outer = nn.Sequential(OrderedDict([("a", lin), ("b", tied)]))
+    _outer = nn.Sequential(OrderedDict([("a", lin), ("b", tied)]))  # adopts lin and tied
     assert lin.W.name == "a.W" and tied.b.name == "b.b"
 
 

@@ -32,7 +32,7 @@ def test_sgd_momentum_is_cs231n_sgd_momentum():
     p, rng = _param()
     opt = optim.SGD([p], lr=0.1, momentum=0.9)
     w, v = p.data.copy(), np.zeros((3, 4))
-    for step in range(4):
+    for _ in range(4):
         g = rng.randn(3, 4)
         p.grad = g
         opt.step()
@@ -111,7 +111,7 @@ def test_exponential_lr_schedule():
     opt = optim.SGD([p], lr=0.1)
     sched = optim.ExponentialLR(opt, gamma=0.95)
     lrs = []
-    for epoch in range(4):
+    for _ in range(4):
         lrs.append(opt.lr)
         sched.step()
     np.testing.assert_allclose(lrs, [0.1 * 0.95 ** k for k in range(4)])
@@ -142,7 +142,7 @@ def test_training_loop_with_modules():
     opt = optim.Adam(model.parameters(), lr=1e-2)
     sched = optim.ExponentialLR(opt, gamma=0.99)
     first = None
-    for epoch in range(150):
+    for _ in range(150):
         opt.zero_grad()
         loss = F.cross_entropy(model(X), y) + F.l2_penalty([model[0].W, model[2].W], 1e-4)
         loss.backward()

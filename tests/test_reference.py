@@ -270,8 +270,8 @@ def test_column_is_the_transpose_of_a_row_sigmoid_net():
     a1 = (tl.Tensor(X.T) @ W1.T + b1).sigmoid()
     loss = tl.cross_entropy(a1 @ W2.T + b2, y) + 0.25 * ((W1 * W1).sum() + (W2 * W2).sum())
     loss.backward()
-    l, g = ref.column_sigmoid_two_layer(params, X, y, 0.5)
-    assert l == pytest.approx(loss.item(), rel=1e-13)
+    hand_loss, g = ref.column_sigmoid_two_layer(params, X, y, 0.5)
+    assert hand_loss == pytest.approx(loss.item(), rel=1e-13)
     for k, t in zip(KEYS, (W1, b1, W2, b2)):
         np.testing.assert_allclose(g[k], t.grad, rtol=1e-10, atol=1e-15)
 

@@ -13,7 +13,7 @@ import tinygrad_lite as tl
 from tinygrad_lite import Tensor
 
 import viz
-from test_viz import GREEN, RED, coloured, leaf, needs_renderer, toy_net
+from test_viz import RED, coloured, leaf, needs_renderer, toy_net
 
 
 @pytest.fixture

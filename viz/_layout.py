@@ -49,7 +49,7 @@ def lr_width(nodes: dict, edges: list) -> float:
     while ready:
         k = ready.pop()
         order.append(k)
-        for b, w in succ[k]:
+        for b, _w in succ[k]:
             rank[b] = max(rank[b], rank[k] + (2 if labelled else 1))
             indeg[b] -= 1
             if indeg[b] == 0:

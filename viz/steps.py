@@ -259,7 +259,8 @@ then check it. A number is right within <span id="tol"></span>.<span id="score">
     return Math.abs(a - e) <= rtol * Math.abs(e) + atol * m;
   }}
   function parse(text) {{
-    var found = text.match(/[-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][-+]?\\d+)?|[-+]?\\binf(?:inity)?\\b|\\bnan\\b/gi) || [];
+    var number = /[-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][-+]?\\d+)?|[-+]?\\binf(?:inity)?\\b|\\bnan\\b/gi;
+    var found = text.match(number) || [];
     return found.map(function (s) {{
       s = s.toLowerCase();
       if (s.indexOf('nan') >= 0) return NaN;
@@ -316,8 +317,10 @@ then check it. A number is right within <span id="tol"></span>.<span id="score">
     $('value').textContent = ''; $('rules').textContent = ''; say('');
     $('answer').value = ''; $('element-answer').value = '';
     $('index').value = q.shape.length ? unravel(0, q.shape).join(', ') : '';
+    var shapeText = q.shape.length
+      ? ' (shape (' + q.shape.join(', ') + (q.shape.length === 1 ? ',' : '') + '))' : '';
     $('question').textContent = 'Step ' + (k + 1) + ' of ' + data.length + ': what is the gradient of '
-      + q.name + (q.shape.length ? ' (shape (' + q.shape.join(', ') + (q.shape.length === 1 ? ',' : '') + '))' : '') + '?';
+      + q.name + shapeText + '?';
     $('modes').style.display = n > 1 ? '' : 'none';
     if (n <= 1) $('mode-whole').checked = true;
     mode();
@@ -344,21 +347,34 @@ then check it. A number is right within <span id="tol"></span>.<span id="score">
     var q = data[k], expected = flat(q.expected).map(num), m = scale(expected);
     if ($('mode-element').checked) {{
       var i = ravel($('index').value, q.shape), a = parse($('element-answer').value);
-      if (i < 0) {{ say('The element index must be ' + q.shape.length + ' whole numbers within (' + q.shape.join(', ') + ').', 'wrong'); return; }}
+      if (i < 0) {{
+        say('The element index must be ' + q.shape.length + ' whole numbers within ('
+            + q.shape.join(', ') + ').', 'wrong');
+        return;
+      }}
       if (a.length !== 1) {{ say('Type one number.', 'wrong'); return; }}
       var ok = close(a[0], expected[i], m);
       var where = 'element [' + unravel(i, q.shape).join(', ') + '] of the gradient of ' + q.name;
       answered++; if (ok) right++;
-      say((ok ? 'Right: ' : 'Not quite: ') + where + ' is ' + expected[i] + (ok ? '' : ' (you typed ' + a[0] + ')'), ok ? 'right' : 'wrong');
-      if (i + 1 < expected.length) {{ $('index').value = unravel(i + 1, q.shape).join(', '); $('element-answer').value = ''; }}
+      say((ok ? 'Right: ' : 'Not quite: ') + where + ' is ' + expected[i]
+          + (ok ? '' : ' (you typed ' + a[0] + ')'), ok ? 'right' : 'wrong');
+      if (i + 1 < expected.length) {{
+        $('index').value = unravel(i + 1, q.shape).join(', ');
+        $('element-answer').value = '';
+      }}
       showRules();
     }} else {{
       var got = parse($('answer').value);
-      if (got.length !== expected.length) {{ say('Expected ' + expected.length + ' number' + (expected.length > 1 ? 's' : '') + ', read ' + got.length + '.', 'wrong'); return; }}
+      if (got.length !== expected.length) {{
+        say('Expected ' + expected.length + ' number' + (expected.length > 1 ? 's' : '')
+            + ', read ' + got.length + '.', 'wrong');
+        return;
+      }}
       var bad = 0;
       for (var j = 0; j < got.length; j++) if (!close(got[j], expected[j], m)) bad++;
       answered++; if (!bad) right++;
-      var msg = got.length === 1 ? 'the gradient of ' + q.name + ' is ' + q.shown.join(' ') + ' (you typed ' + got[0] + ').'
+      var msg = got.length === 1
+        ? 'the gradient of ' + q.name + ' is ' + q.shown.join(' ') + ' (you typed ' + got[0] + ').'
         : bad + ' of ' + got.length + ' numbers are off: the answer is below.';
       say(bad ? 'Not quite: ' + msg : 'Right!', bad ? 'wrong' : 'right');
       reveal();
@@ -380,7 +396,9 @@ then check it. A number is right within <span id="tol"></span>.<span id="score">
   $('reveal').onclick = function () {{ reveal(); say('The answer:'); }};
   $('next').onclick = function () {{ if (k + 1 < data.length) show(k + 1); }};
   [$('answer'), $('element-answer')].forEach(function (box) {{
-    box.addEventListener('keydown', function (e) {{ if (e.key === 'Enter' && !e.shiftKey) {{ e.preventDefault(); check(); }} }});
+    box.addEventListener('keydown', function (e) {{
+      if (e.key === 'Enter' && !e.shiftKey) {{ e.preventDefault(); check(); }}
+    }});
   }});
   score();
   show(0);

@@ -633,7 +633,7 @@ def _numeric(loss_fn: Callable, params: dict, h: float) -> dict:
     for name, p in params.items():
         values = dict(params)
         values[name] = x = p.copy()  # perturbed in place by eval_numerical_gradient
-        grads[name] = eval_numerical_gradient(lambda _: f(values), x, h=h)
+        grads[name] = eval_numerical_gradient(lambda _, values=values: f(values), x, h=h)
     return grads
 
 

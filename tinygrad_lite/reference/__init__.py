@@ -17,13 +17,14 @@ scratch_two_layer           004    rows, X (n, N_x), b(1,H) ReLU        none
 =========================== ====== ======================= ============ ==============
 """
 from .column_sigmoid import column_sigmoid_two_layer, seed003_fixture, seed003_scaled
-from .cs231n import (BUGS, TOY_CORRECT_LOSS, TOY_CORRECT_SCORES, broken_two_layer, cs231n_two_layer,
-                     init_toy_data, init_toy_model)
+from .cs231n import (BUGS, TOY_CORRECT_LOSS, TOY_CORRECT_SCORES, broken_two_layer,
+                     cs231n_two_layer, init_toy_data, init_toy_model)
 from .ng import init_ng_params, initalize_he_weights, initialize_he_weights, ng_two_layer
 from .scratch import scratch_two_layer
 
 __all__ = [
-    "cs231n_two_layer", "broken_two_layer", "BUGS", "init_toy_model", "init_toy_data", "TOY_CORRECT_SCORES", "TOY_CORRECT_LOSS",
+    "cs231n_two_layer", "broken_two_layer", "BUGS", "init_toy_model", "init_toy_data",
+    "TOY_CORRECT_SCORES", "TOY_CORRECT_LOSS",
     "ng_two_layer", "initialize_he_weights", "initalize_he_weights", "init_ng_params",
     "column_sigmoid_two_layer", "seed003_fixture", "seed003_scaled",
     "scratch_two_layer",
