@@ -73,7 +73,8 @@ def main(argv=None) -> int:
     config = dict(hidden_size=50, std=1e-4, num_iters=args.iters, batch_size=200)
     print(machine())
     load_before = os.getloadavg()[0]
-    print(f"data {X.shape} + {X_val.shape} float64, {len(grid['learning_rates']) * len(grid['regularization_strengths'])}"
+    configurations = len(grid['learning_rates']) * len(grid['regularization_strengths'])
+    print(f"data {X.shape} + {X_val.shape} float64, {configurations}"
           f" configurations of {args.iters} iterations, batch 200, H=50")
     modes = {"sequential": (1, None), "sequential, 1 BLAS thread": (1, 1), "parallel": (args.workers, None)}
     times = {mode: [] for mode in modes}

@@ -304,9 +304,9 @@ LINE = re.compile(r"^lr \d\.\d{6}e[+-]\d\d reg \d\.\d{6}e[+-]\d\d train accuracy
 
 def sweep_lines(r):
     assert r.returncode == 0, r.stdout + r.stderr
-    rows = [l for l in r.stdout.splitlines() if l.startswith("lr ")]
-    assert len(rows) == 4 and all(LINE.match(l) for l in rows), rows
-    best = next(l for l in r.stdout.splitlines() if l.startswith("best validation accuracy"))
+    rows = [line for line in r.stdout.splitlines() if line.startswith("lr ")]
+    assert len(rows) == 4 and all(LINE.match(line) for line in rows), rows
+    best = next(line for line in r.stdout.splitlines() if line.startswith("best validation accuracy"))
     return sorted(rows), best
 
 

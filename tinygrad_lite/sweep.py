@@ -166,7 +166,8 @@ def sweep(X: Any, y: Any, X_val: Any, y_val: Any, learning_rates: Sequence[float
                 print(point, flush=True)
             if on_result is not None:
                 on_result(point)
-            if point.diverged is None and (best_index < 0 or (point.val_accuracy, -index) > (points[best_index].val_accuracy, -best_index)):
+            better = best_index < 0 or (point.val_accuracy, -index) > (points[best_index].val_accuracy, -best_index)
+            if point.diverged is None and better:
                 best_index, best_state = index, state
     if best_index < 0:
         raise SweepError(f"sweep: every configuration diverged ({_names(grid)}); lower the learning rates",
