@@ -24,6 +24,9 @@ from .tensor import (Tensor, abs, add, argmax, broadcast_to, cat, clamp, clip, c
                      unsqueeze, where, zeros, zeros_like)
 from .explain import explain
 from .compare import GradientReport, compare_gradients
+from .compiler import Compiled, compile  # noqa: A004  (PyTorch's name, tl.compile)
+from .source import BackwardSource, backward_source
+from .trace import TraceError
 
 from . import data, models, nn, optim  # noqa: E402  (tl.nn.Linear, tl.optim.SGD, ...)
 

@@ -30,6 +30,8 @@ class _State(threading.local):
     grad_enabled = True
     anomaly = False
     groups: tuple = ()
+    #: the ``tl.compile`` tracer recording this thread's work, or None (see compiler.py)
+    tracer: Any = None
 
 
 state = _State()
@@ -220,6 +222,8 @@ def modify(t: "Tensor", write: Callable[[np.ndarray], Any]) -> Any:
     """Run ``write(t.data)``, an in-place change the library makes to ``t``'s array,
     and stamp ``t`` as written now. A read-only guard this module set is lifted for
     the write only; a backward over a graph that used the old values then raises."""
+    if state.tracer is not None:
+        return state.tracer.modify(t, write)
     arr = t.data
     # the guarded arrays to open for this write: the array, or the one it is a view of
     guarded = [a for a in (arr.base, arr) if a is not None and not a.flags.writeable
@@ -231,11 +235,34 @@ def modify(t: "Tensor", write: Callable[[np.ndarray], Any]) -> Any:
     finally:
         for a in reversed(guarded):
             a.setflags(write=False)
+    stamp_write(t)
+    return result
+
+
+def stamp_write(t: "Tensor") -> None:
+    """Mark ``t`` (and the tensors sharing its memory) as written now."""
     cell = t._written
     if cell is None:
         cell = t._written = [0]
     cell[0] = _last_write[0] = next(stamps)
-    return result
+
+
+def host(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)``: Python the library runs on array values (a check of labels that
+    raises, the random numbers of a dropout mask). Under ``tl.compile``'s trace it
+    is recorded, and every replay runs it again on that replay's arrays."""
+    if state.tracer is not None:
+        return state.tracer.host(fn, args)
+    return fn(*args)
+
+
+def effect(fn: Callable, owner: Any, tensors: list) -> Any:
+    """``fn(owner)``: Python that changes ``tensors``' arrays in place, reading their
+    ``.grad``, and ``owner``'s own state (an optimizer's step). Under ``tl.compile``'s
+    trace it is recorded as one call that every replay makes again."""
+    if state.tracer is not None:
+        return state.tracer.effect(fn, owner, tensors)
+    return fn(owner)
 
 
 @contextlib.contextmanager

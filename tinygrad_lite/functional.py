@@ -13,7 +13,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import ops
-from .autograd import Group
+from .autograd import Group, host, state
+from .trace import TraceError
 from .tensor import Tensor, _axis, apply
 
 
@@ -90,8 +91,21 @@ def softmax(x: Any, axis: int = -1, **kw: Any) -> Tensor:
     return (x - x.logsumexp(axis=_dim("softmax", x, axis, kw), keepdims=True)).exp()
 
 
+def _array(x: Any) -> Any:
+    """A Tensor's array or ``np.asarray(x)``; under ``tl.compile``'s trace, an argument's
+    traced array as it is (its shape and dtype can be read, not its values)."""
+    x = x.data if isinstance(x, Tensor) else x
+    if state.tracer is not None and state.tracer.owns(x):
+        return x
+    return np.asarray(x)
+
+
+def _traced(x: Any) -> bool:
+    return state.tracer is not None and state.tracer.owns(x)
+
+
 def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    labels = _array(labels)
     if scores.ndim != 2:
         raise ValueError(f"{op}: scores must be 2-D (N, C), got shape {scores.shape}")
     if labels.dtype.kind not in "iu":
@@ -99,7 +113,7 @@ def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
     if labels.shape != (scores.shape[0],):
         raise ValueError(f"{op}: labels must have shape ({scores.shape[0]},) for scores of shape "
                          f"{scores.shape}, got {labels.shape}")
-    _check_range(op, labels, scores.shape[1])
+    host(_check_range, op, labels, scores.shape[1])  # reads values: again at each replay
     return labels
 
 
@@ -117,6 +131,15 @@ def _check_range(op: str, labels: np.ndarray, classes: int, ignore_index: Any = 
         raise IndexError(f"{op}: label {labels[bad].ravel()[0]} is out of range for "
                          f"{classes} classes")
     return False
+
+
+def _check_every_label_counts(op: str, labels: np.ndarray, classes: int, ignore_index: Any) -> None:
+    """Under ``tl.compile``, which samples count cannot change between replays: a label
+    equal to ``ignore_index`` is refused, in the traced call or in a replay."""
+    if not _check_range(op, labels, classes, ignore_index) and (labels == ignore_index).any():
+        raise TraceError(f"{op}: a label equals ignore_index ({ignore_index}) in a tl.compile'd "
+                         f"call; which samples count would be decided per call from the labels' "
+                         f"values: call cross_entropy outside tl.compile")
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -148,7 +171,7 @@ def _class_targets(scores: Tensor, target: Any, ignore_index: int) -> tuple:
     sample of shape (C,)): the labels, and the mask of those that count (None when
     every one does)."""
     op = "cross_entropy"
-    labels = np.asarray(target.data if isinstance(target, Tensor) else target)
+    labels = _array(target)
     classes = scores.shape[1 if scores.ndim > 1 else 0]
     want = scores.shape[:1] + scores.shape[2:] if scores.ndim > 1 else ()
     if labels.dtype.kind not in "iu":
@@ -162,6 +185,9 @@ def _class_targets(scores: Tensor, target: Any, ignore_index: int) -> tuple:
                              f"got labels of shape {labels.shape}")
         raise ValueError(f"{op}: labels must have shape {want} for scores of shape "
                          f"{scores.shape}, got {labels.shape}")
+    if _traced(labels):  # checked again at each replay, on that call's labels
+        host(_check_every_label_counts, op, labels, classes, ignore_index)
+        return labels, None
     inside = _check_range(op, labels, classes, ignore_index)
     if inside and not 0 <= ignore_index < classes:
         return labels, None  # no label is ignore_index: every one counts
@@ -208,7 +234,7 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, *, ignore_index:
     axis = 1 if logits.ndim > 1 else 0
     classes = logits.shape[axis]
     w = _class_weight(op, weight, classes, logits.dtype)
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = _array(target)
     if t.dtype.kind == "f" and t.shape == logits.shape:
         return _cross_entropy_probabilities(logits, target, w, axis, ignore_index, reduction,
                                             label_smoothing)
@@ -270,7 +296,10 @@ def _cross_entropy_probabilities(logits: Tensor, target: Any, w: Optional[np.nda
 
 
 def _probabilities(op: str, p: Any, who: str) -> None:
-    values = np.asarray(p.data if isinstance(p, Tensor) else p)
+    host(_check_probabilities, op, _array(p), who)  # reads values: again at each replay
+
+
+def _check_probabilities(op: str, values: np.ndarray, who: str) -> None:
     if values.size and not ((values >= 0) & (values <= 1)).all():
         bad = values[~((values >= 0) & (values <= 1))].ravel()[0]
         raise ValueError(f"{op}: every element of {who} must be between 0 and 1, found {bad}")
@@ -377,10 +406,9 @@ def multiclass_hinge(scores: Any, labels: Any, delta: float = 1.0) -> Tensor:
     scores = _as_tensor(scores)
     labels = _check_labels("multiclass_hinge", scores, labels)
     n = len(labels)
-    rows = np.arange(n)
-    correct = scores[rows, labels].reshape(n, 1)
-    others = np.ones(scores.shape, dtype=scores.dtype)
-    others[rows, labels] = 0  # the correct class contributes no margin
+    correct = scores[np.arange(n), labels].reshape(n, 1)
+    # the correct class contributes no margin
+    others = (np.arange(scores.shape[1]) != labels[:, None]).astype(scores.dtype)
     margins = (scores - correct + delta).relu() * others
     return margins.sum() / n
 

@@ -20,7 +20,7 @@ from typing import Any, Iterable, List, Mapping, Optional
 
 import numpy as np
 
-from .autograd import modify
+from .autograd import effect, modify
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "ExponentialLR"]
@@ -44,7 +44,22 @@ def _apply_step(p: Tensor, step: np.ndarray) -> None:
 
 
 class Optimizer:
-    """Base class: holds the parameter list, ``lr`` and per-parameter state."""
+    """Base class: holds the parameter list, ``lr`` and per-parameter state.
+
+    A subclass's ``step`` runs through ``autograd.effect``: ``tl.compile`` records
+    it as one call, so a replayed training step runs the optimizer's own Python
+    again (its step count, a changed ``lr`` and its buffers included)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None and not getattr(step, "_recorded", False):
+            def recorded_step(self: "Optimizer") -> None:
+                effect(step, self, self.params)
+            recorded_step._recorded = True
+            recorded_step.__doc__, recorded_step.__name__ = step.__doc__, "step"
+            recorded_step.__qualname__ = step.__qualname__
+            cls.step = recorded_step
 
     def __init__(self, params: Any, lr: float) -> None:
         who = type(self).__name__

@@ -29,6 +29,8 @@ def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
     if isinstance(data, np.ndarray):
         arr = data
     else:
+        if state.tracer is not None and state.tracer.owns(data):
+            return data  # an array of tl.compile's trace
         try:
             arr = np.asarray(data)
         except (ValueError, TypeError) as e:
@@ -122,6 +124,8 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
     """Run ``op`` forward and, when any input requires grad, record the node."""
     # Plain loops, not all()/any() over generators: this runs once per op, and at toy
     # sizes the engine's own overhead, not NumPy, is most of a training step.
+    if state.tracer is not None:
+        return state.tracer.apply(op, inputs, args)
     for x in inputs:
         if type(x) is not Tensor:  # numbers and arrays become constant leaves
             inputs = _lift_all(inputs)
@@ -245,10 +249,14 @@ class Tensor:
     def grad(self) -> Any:
         """None, or the gradient: an array of this tensor's shape and dtype (a Tensor
         after ``backward(create_graph=True)``)."""
+        if state.tracer is not None:
+            return state.tracer.grad(self)
         return self._grad
 
     @grad.setter
     def grad(self, value: Any) -> None:
+        if state.tracer is not None:
+            value = state.tracer.set_grad(self, value)
         self._grad = _checked_grad(self, value)
 
     @property
@@ -272,6 +280,8 @@ class Tensor:
         return len(self.data)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if state.tracer is not None:
+            state.tracer.read(self, "np.asarray()")
         if self.requires_grad:
             # np.dot(X, W), X.dot(W), np.concatenate([W, ...]) would silently drop the graph
             raise RuntimeError(
@@ -281,20 +291,35 @@ class Tensor:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def numpy(self) -> np.ndarray:
+        if state.tracer is not None:
+            state.tracer.read(self, ".numpy()")
         return self.data
 
     def item(self) -> Union[float, int, bool]:
+        if state.tracer is not None:
+            state.tracer.read(self, ".item()")
         if self.data.size != 1:
             raise ValueError(f"item: only a tensor with one element can be converted, got shape {self.shape}")
         return self.data.item()
 
-    __float__ = lambda self: float(self.item())  # noqa: E731
-    __int__ = lambda self: int(self.item())  # noqa: E731
+    def __float__(self) -> float:
+        if state.tracer is not None:
+            state.tracer.read(self, "float()")
+        return float(self.item())
+
+    def __int__(self) -> int:
+        if state.tracer is not None:
+            state.tracer.read(self, "int()")
+        return int(self.item())
 
     def __bool__(self) -> bool:
+        if state.tracer is not None:
+            state.tracer.read(self, "bool() (an `if` or `while` on it)")
         return bool(self.data)
 
     def __repr__(self) -> str:
+        if type(self.data) is not np.ndarray:  # traced by tl.compile: no values yet
+            return f"Tensor(<traced>, shape={self.shape}, dtype={self.dtype})"
         body = np.array2string(self.data, separator=", ", precision=4, threshold=20,
                                prefix="Tensor(")
         extra = [f"dtype={self.dtype}"] if self.dtype != np.float64 else []
@@ -357,7 +382,7 @@ class Tensor:
         return self
 
     def zero_grad(self) -> None:
-        self._grad = None
+        self.grad = None
 
     # ------------------------------------------------------------ arithmetic
     def __add__(self, o): return apply(ops.Add, (self, o), _EMPTY)
@@ -435,7 +460,10 @@ class Tensor:
         return apply(ops.Matmul, (self, other), _EMPTY)
 
     def square(self) -> "Tensor": return self ** 2
-    def tolist(self) -> Any: return self.data.tolist()
+    def tolist(self) -> Any:
+        if state.tracer is not None:
+            state.tracer.read(self, ".tolist()")
+        return self.data.tolist()
 
     def __format__(self, spec: str) -> str:
         return format(self.item(), spec) if spec and self.data.size == 1 else format(str(self), spec)
@@ -904,7 +932,11 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise ``a`` where ``condition`` else ``b`` (``np.where``); the condition gets
     no gradient. Comparisons of tensors give NumPy boolean arrays, the usual condition:
     ``tl.where(x > 0.5, a, b)``."""
-    cond = np.asarray(_plain(condition), dtype=bool)
+    cond = _plain(condition)
+    if state.tracer is None or not state.tracer.owns(cond):
+        cond = np.asarray(cond, dtype=bool)
+    elif cond.dtype != bool:
+        cond = cond.astype(bool)
     return apply(ops.Where, (a, b), {"condition": cond})
 
 
@@ -1130,6 +1162,8 @@ def run_backward(root: Tensor, gradient: Any = None, create_graph: bool = False,
     intermediate's is stored as computed, read-only. A leaf that already holds a
     gradient is added into in place once the whole pass succeeded; a backward that
     raises leaves every ``.grad`` as it was."""
+    if state.tracer is not None:
+        return state.tracer.run_backward(root, gradient, create_graph, inputs)
     targets = None if inputs is None else _tensors(inputs, "backward: inputs")
     g = root._root_gradient(gradient, "backward", as_tensor=create_graph)
     xp = TENSOR if create_graph else NP

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_probability
+from ..autograd import host
 from ..functional import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                           composite, cross_entropy, l2_penalty, log_softmax, logsoftmax,
                           mse_loss, multiclass_hinge, relu, softmax)
@@ -69,9 +70,12 @@ def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
         raise TypeError(f"dropout: expected a floating-point tensor, got dtype {x.dtype}")
     if p == 1:
         return x * np.zeros(x.shape, x.dtype)
-    keep = 1.0 - p
-    mask = (np.random.rand(*x.shape) < keep).astype(x.dtype) / np.asarray(keep, x.dtype)
-    return x * mask
+    # drawn again at every replay of a tl.compile'd step
+    return x * host(_dropout_mask, x.shape, 1.0 - p, x.dtype)
+
+
+def _dropout_mask(shape: tuple, keep: float, dtype: Any) -> np.ndarray:
+    return (np.random.rand(*shape) < keep).astype(dtype) / np.asarray(keep, dtype)
 
 
 def pad(input: Any, pad: Any, mode: str = "constant", value: Any = None) -> Tensor:

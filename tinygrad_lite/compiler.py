@@ -1,0 +1,897 @@
+"""``tl.compile``: trace a training step once, replay it without building a graph.
+
+The first call of a compiled function (per argument shapes, dtypes and Python
+constants) runs it with a ``Tracer`` installed as ``autograd.state.tracer``. The
+library's hooks report to it: ``apply`` runs each op's forward on traced values
+(``trace.Traced``), ``run_backward`` runs the one backward walk (``propagate``) on
+them, ``modify`` records the library's in-place updates, ``effect`` an optimizer's
+step, ``host`` Python that reads values (label checks, dropout masks). Reading a
+traced value in Python is refused (``TraceError``), so nothing the replay cannot
+redo is frozen into it.
+
+The recorded program is then replayed once from a snapshot of the state it changed
+and must reproduce the traced call bit for bit; otherwise the call is undone and
+refused, naming what differed. Later calls bind the new arguments and run a flat
+list of NumPy calls writing into preallocated buffers (``out=``).
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import gc
+import operator
+import sys
+import threading
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .autograd import propagate, stamp_write, stamps, state
+from .tensor import Tensor, _fail, _lift_all, _make, _new, _tensors, share_stamps
+from .trace import Instr, Ref, Trace, TraceError, Traced, TraceNamespace, refs_in, resolve
+
+__all__ = ["compile", "Compiled", "TraceError"]
+
+#: traces kept per argument signature (each with its own guards) before the oldest goes
+MAX_TRACES = 8
+
+
+# ----------------------------------------------------------------- the tracer
+
+class _Contact:
+    """A tensor from before the trace that the trace touched: its array and gradient
+    as they were, and how the trace read them."""
+    __slots__ = ("tensor", "data", "value", "grad", "grad_value", "grad_read", "grad_written",
+                 "source")
+
+    def __init__(self, tensor: Tensor, value: Traced, source: Any) -> None:
+        self.tensor = tensor
+        self.data = tensor.data       # the real array, put back at the end
+        self.value = value            # the Traced that stands for it during the trace
+        self.grad = tensor._grad      # .grad before the trace
+        self.grad_value: Optional[Traced] = None
+        self.grad_read: Optional[str] = None  # "none" / "array": read before written
+        self.grad_written = False
+        self.source = source          # ("data", tensor) or ("arg", path)
+
+
+class Tracer:
+    """What the library's hooks report to while ``tl.compile`` traces a call."""
+
+    def __init__(self) -> None:
+        self.trace = Trace()
+        self.trace.before_write = self._before_write
+        self.xp = TraceNamespace(self.value)
+        self.start = next(stamps)
+        self.contacts: dict = {}      # id(tensor) -> _Contact
+        self.by_array: dict = {}      # id(array) -> value index of an external array
+        self.snapshots: dict = {}     # root value index -> copy before its first write
+        self.owners: list = []        # (object an effect changes, deep copy of its state)
+        self.stored: set = set()      # value indices stored as a leaf's .grad
+        self.rng_start = np.random.get_state()
+        self.rng_seen = self.rng_start
+
+    # ------------------------------------------------------------ values
+    def owns(self, x: Any) -> bool:
+        return type(x) is Traced and x.trace is self.trace
+
+    def value(self, t: Tensor) -> Any:
+        """The value standing for tensor ``t``: a Traced, or a constant array (a
+        tensor made during the trace from plain arrays)."""
+        d = t.data
+        if type(d) is Traced:
+            if d.trace is not self.trace:
+                self.trace.refuse("a tensor from another trace is used")
+            return d
+        if t.stamp > self.start:
+            return d
+        return self.contact(t).value
+
+    def contact(self, t: Tensor, kind: str = "state", source: Any = None) -> _Contact:
+        c = self.contacts.get(id(t))
+        if c is not None:
+            return c
+        arr = t.data
+        if type(arr) is not np.ndarray:
+            self.trace.refuse(f"a tensor holds a {type(arr).__name__} as .data")
+        index = self.by_array.get(id(arr))
+        if index is None or kind == "input":
+            v = self.trace.external(arr, kind, source=t)
+            self.by_array[id(arr)] = v.index
+        else:
+            v = self.trace.handle(index)
+        c = self.contacts[id(t)] = _Contact(t, v, source or ("data", t))
+        t.data = v
+        return c
+
+    def _before_write(self, root: int) -> None:
+        if root not in self.snapshots:
+            self.snapshots[root] = self.trace.values[root].array.copy()
+
+    # ------------------------------------------------------------ hooks
+    def apply(self, op: type, inputs: Any, args: dict) -> Tensor:
+        if not op.any_namespace:
+            self.trace.refuse(
+                f"{op.name}: its forward/backward take no xp (array namespace) parameter, so "
+                f"they compute on NumPy arrays only and cannot be traced; write them as "
+                f"forward(xp, *xs) / backward(xp, g, out, xs, needs) using xp's functions")
+        for x in inputs:
+            if type(x) is not Tensor:
+                inputs = _lift_all(inputs)
+                break
+        vals = [self.value(x) for x in inputs]
+        saved, self.trace.tag = self.trace.tag, (op, "forward")
+        try:
+            out = op.forward(self.xp, *vals, **args)
+        except (ValueError, IndexError, TypeError) as e:
+            _fail(op, inputs, e)
+        finally:
+            self.trace.tag = saved
+        if type(out) is not Traced:
+            out = np.asarray(out)
+        t = None
+        if state.grad_enabled and out.dtype.kind == "f":
+            for x in inputs:
+                if x.requires_grad:
+                    t = _make(out, True, op, tuple(inputs), args, state.groups)
+                    t._inputs = vals
+                    break
+        if t is None:
+            t = _new(out)
+        if type(out) is Traced:
+            root = self.trace.values[out.index].root
+            for x, v in zip(inputs, vals):
+                if type(v) is Traced and self.trace.values[v.index].root == root:
+                    share_stamps(x, t)  # a view: a write to one is a write to both
+                    break
+        return t
+
+    def modify(self, t: Tensor, write: Callable) -> Any:
+        d = t.data
+        if type(d) is not Traced:
+            if t.stamp > self.start:  # a constant made in the trace: write into a copy
+                d = t.data = self.trace.temp_copy(d)
+            else:
+                d = self.contact(t).value
+        root = self.trace.values[d.index].root
+        self.trace.writable.add(root)
+        try:
+            result = write(d)
+        finally:
+            self.trace.writable.discard(root)
+        stamp_write(t)
+        return result
+
+    def read(self, t: Tensor, who: str) -> None:
+        if type(t.data) is Traced or t.stamp < self.start:
+            name = f" {t.name!r}" if t.name else ""
+            self.trace.refuse(
+                f"{who} reads the value of a traced tensor{name} (shape {t.shape}) in Python, "
+                f"which a replay cannot do: the number or decision would be frozen into the "
+                f"trace. Return the tensor from the compiled function and read it there, or "
+                f"keep the computation in tensor ops (tl.where instead of an `if`)")
+
+    def grad(self, t: Tensor) -> Any:
+        g = t._grad
+        if t.stamp > self.start or type(g) is Traced:
+            return g
+        c = self.contact(t)
+        if c.grad_written:
+            return g
+        if g is None:
+            c.grad_read = c.grad_read or "none"
+            return None
+        if type(g) is not np.ndarray:
+            self.trace.refuse("a .grad that is not a NumPy array (create_graph?) is read")
+        c.grad_read = "array"
+        c.grad_value = self.trace.external(g, "grad", source=t)
+        t._grad = c.grad_value
+        return c.grad_value
+
+    def set_grad(self, t: Tensor, value: Any) -> Any:
+        if t.stamp < self.start:
+            self.contact(t).grad_written = True
+        if self.owns(value) or isinstance(value, Tensor) and self.owns(value.data):
+            arr = value.data if isinstance(value, Tensor) else value
+            if arr.shape != t.shape or arr.dtype != t.dtype:
+                raise TypeError(f"grad: assigned grad has shape {arr.shape} and dtype {arr.dtype}, "
+                                f"the tensor has shape {t.shape} and dtype {t.dtype}")
+            return arr
+        from .tensor import _checked_grad
+        return _checked_grad(t, value)
+
+    def run_backward(self, root: Tensor, gradient: Any, create_graph: bool, inputs: Any) -> None:
+        if create_graph:
+            self.trace.refuse("backward(create_graph=True) (gradients of gradients) is not "
+                              "traced; call the step without tl.compile")
+        targets = None if inputs is None else _tensors(inputs, "backward: inputs")
+        rv = self.value(root)
+        if gradient is not None and (self.owns(gradient) or isinstance(gradient, Tensor)
+                                     and self.owns(gradient.data)):
+            g = gradient.data if isinstance(gradient, Tensor) else gradient
+            if not root.requires_grad:
+                root._root_gradient(None, "backward")
+            if g.shape != root.shape:
+                raise ValueError(f"backward: gradient has shape {g.shape}, the tensor has shape "
+                                 f"{root.shape}")
+            g = g.astype(root.dtype)
+        else:
+            g = root._root_gradient(gradient, "backward")
+        if type(g) is not Traced:  # a constant seed: a traced copy the pass may own
+            g = np.zeros_like(rv) + g
+        wanted = None if targets is None else {id(t) for t in targets}
+        stores = []
+        self.trace.tag = (root.op, "backward")  # (no tensor: a tag outlives the trace)
+        for node, g, _ in propagate(root, g, self.xp, targets):
+            if wanted is not None and id(node) not in wanted:
+                continue
+            stores.append((node, g))
+        self.trace.tag = None
+        for node, g in stores:  # a backward that raises stores nothing, as eagerly
+            old = self.grad(node) if node.stamp < self.start else node._grad
+            if node.op is None:
+                g = self._own(g)
+            node._grad = g if old is None else old + g
+            if node.stamp < self.start:
+                self.contacts[id(node)].grad_written = True
+
+    def _own(self, g: Any) -> Any:
+        """A leaf's gradient is an array of its own (a copy when the pass passed on a
+        value stored elsewhere, a view or an input)."""
+        if type(g) is not Traced:
+            return np.zeros_like(self.value(_new(np.asarray(g)))) + g
+        v = self.trace.values[g.index]
+        if v.kind != "temp" or self.trace.instrs[v.producer].kind != "compute" or \
+                g.index in self.stored:
+            g = g.copy()
+        self.stored.add(g.index)
+        return g
+
+    def host(self, fn: Callable, args: tuple) -> Any:
+        self.check_random("before the library drew its own")
+        result = self.trace.host(fn, args)
+        self.rng_seen = np.random.get_state()
+        return result
+
+    def check_random(self, when: str) -> None:
+        now = np.random.get_state()
+        if not (now[2] == self.rng_seen[2] and np.array_equal(now[1], self.rng_seen[1])):
+            self.trace.refuse(
+                f"the function drew numbers from np.random ({when}): they would be frozen into "
+                f"the trace and repeat at every replay. Draw them outside and pass them as "
+                f"arguments (e.g. batch indices), or use the library's dropout")
+
+    def effect(self, fn: Callable, owner: Any, tensors: list) -> Any:
+        tensors = list(tensors)
+        contacts = [self.contact(t) for t in tensors]
+        grads = [self.grad(t) for t in tensors]
+        if not any(o is owner for o, _ in self.owners):
+            memo = {id(t): t for t in tensors}
+            self.owners.append((owner, copy.deepcopy(vars(owner), memo)))
+        roots = tuple(sorted({self.trace.values[c.value.index].root for c in contacts}))
+        for r in roots:
+            self._before_write(r)
+        real = [c.value.array for c in contacts]
+        real_grads = [g.array if type(g) is Traced else g for g in grads]
+        saved_tracer = state.tracer
+        state.tracer = None
+        try:
+            for t, a, g in zip(tensors, real, real_grads):
+                t.data, t._grad = a, g
+            result = fn(owner)
+        finally:
+            state.tracer = saved_tracer
+            changed = [t for t, a, g in zip(tensors, real, real_grads)
+                       if t.data is not a or t._grad is not g]
+            for t, c, g in zip(tensors, contacts, grads):
+                t.data, t._grad = c.value, g
+        if changed:
+            self.trace.refuse(f"{getattr(fn, '__qualname__', fn)} replaced the .data or .grad of a "
+                              f"tensor (shape {changed[0].shape}) instead of changing it in place")
+        self.trace.effect(_run_effect, (fn, owner, tuple(tensors), tuple(grads)), roots)
+        return result
+
+    # ------------------------------------------------------------ the end of a trace
+    def release(self) -> None:
+        """Put every touched tensor's own array and gradient back (the trace ends)."""
+        for c in self.contacts.values():
+            t = c.tensor
+            if t.data is c.value:
+                t.data = c.data
+            g = t._grad
+            if type(g) is Traced and g.trace is self.trace:
+                t._grad = g.array
+
+    def undo(self) -> None:
+        """Put everything the traced call changed back as it was before it."""
+        self.release()
+        for root, before in self.snapshots.items():
+            np.copyto(self.trace.values[root].array, before)
+        for c in self.contacts.values():
+            c.tensor._grad = c.grad
+        for owner, saved in self.owners:
+            _restore(owner, saved)
+        np.random.set_state(self.rng_start)
+
+
+def _run_effect(fn: Callable, owner: Any, tensors: tuple, grads: tuple) -> None:
+    for t, g in zip(tensors, grads):
+        t._grad = g
+    fn(owner)
+
+
+def _state_of(owner: Any) -> Any:
+    return copy.deepcopy(vars(owner), {id(v): v for v in vars(owner).get("params", ())})
+
+
+def _restore(owner: Any, saved: dict) -> None:
+    memo = {id(t): t for t in saved.get("params", ())}
+    fresh = copy.deepcopy(saved, memo)
+    vars(owner).clear()
+    vars(owner).update(fresh)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Bit for bit equal (arrays), equal (numbers, strings), the same object (tensors)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, float) and a != a:
+        return isinstance(b, float) and b != b
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return a is b
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001  an object without a plain ==
+        return a is b
+
+
+# ----------------------------------------------------------------- the replay
+
+class _Bad(Exception):
+    """The program cannot be bound to these arrays (a guard failed): trace again."""
+
+
+_VIEW_OK = (np.transpose, np.broadcast_to, np.swapaxes, operator.getitem, np.ndarray.reshape,
+            np.ndarray.transpose, np.ndarray.swapaxes, np.ndarray.ravel, np.ndarray.squeeze,
+            np.ndarray.view)
+
+
+class Program:
+    """A recorded trace made runnable: buffers, precomputed views and a flat list of
+    ``(function, arguments)`` calls."""
+
+    def __init__(self, trace: Trace, externals: list, final_grads: list, grad_guards: list,
+                 outputs: Any, output_values: list) -> None:
+        self.trace = trace
+        self.externals = externals       # (value index, getter(args, kwargs))
+        self.final_grads = final_grads   # (tensor, value index or None or array)
+        self.grad_guards = grad_guards   # tensors whose .grad must be None at the start
+        self.outputs = outputs           # the returned structure, Refs for values
+        values = trace.values
+        live = self._live(output_values)
+        self.live = live
+        folded = self._foldable(live)
+        arrays: list = [None] * len(values)
+        for i, v in enumerate(values):
+            if v.kind != "temp":
+                arrays[i] = v.array      # bound again at every call when it changed
+            elif i in folded:
+                arrays[i] = v.array      # a constant of the replay
+        self.buffers: set = set()
+        for i in live:
+            ins = trace.instrs[i]
+            if ins.out is not None and ins.kind != "view" and ins.out not in folded:
+                arrays[ins.out] = np.empty_like(values[ins.out].array)
+                self.buffers.add(ins.out)
+        self.arrays = arrays
+        self.views = [i for i in live if trace.instrs[i].kind == "view"
+                      and trace.instrs[i].out not in folded]
+        self.calls: list = []
+        self.call_of: dict = {}          # instruction index -> position in calls
+        for i in live:
+            ins = trace.instrs[i]
+            if ins.kind == "view" or (ins.out is not None and ins.out in folded):
+                continue
+            self.call_of[i] = len(self.calls)
+            self.calls.append(None)
+        self.users: dict = {}            # value index -> instruction indices reading it
+        for i in live:
+            ins = trace.instrs[i]
+            for r in set(ins.reads()) | ({ins.out} if ins.out is not None else set()):
+                self.users.setdefault(r, []).append(i)
+        for i in self.views:
+            self._make_view(i)
+        for i in self.call_of:
+            self._make_call(i)
+        self.escaping = sorted({i for _, i in final_grads if isinstance(i, int)} |
+                               {i for i in output_values if i in self.buffers})
+        self.holders = {i: [t for t, j in final_grads if j == i] for i in self.escaping}
+        self.own_refs = {i: _refs(arrays, i) for i in self.escaping}
+
+    # ------------------------------------------------------------ building
+    def _live(self, output_values: list) -> list:
+        trace = self.trace
+        needed = set(output_values) | {i for _, i in self.final_grads if isinstance(i, int)}
+        keep = []
+        for i in range(len(trace.instrs) - 1, -1, -1):
+            ins = trace.instrs[i]
+            effect = ins.kind in ("host", "effect") or any(
+                trace.values[trace.values[w].root].kind != "temp" for w in ins.writes)
+            if effect or ins.out in needed or any(w in needed for w in ins.writes):
+                keep.append(i)
+                needed.update(ins.reads())
+                needed.update(ins.writes)
+                if ins.base is not None:
+                    needed.add(ins.base)
+        return keep[::-1]
+
+    def _foldable(self, live: list) -> set:
+        """Values computed from constants only: computed once, at trace time."""
+        trace = self.trace
+        written_roots = {trace.values[w].root for i in live for w in trace.instrs[i].writes}
+        folded: set = set()
+        for i in live:
+            ins = trace.instrs[i]
+            if ins.out is None or ins.kind == "host":
+                continue
+            v = trace.values[ins.out]
+            if v.root in written_roots or ins.out in written_roots:
+                continue
+            reads = list(ins.reads())
+            shape_only = ins.fn in (np.zeros_like, np.ones_like, np.empty_like, np.full_like)
+            if shape_only or all(r in folded for r in reads):
+                folded.add(ins.out)
+        return folded
+
+    def _make_view(self, i: int) -> None:
+        ins = self.trace.instrs[i]
+        base = self.arrays[ins.base]
+        view = ins.fn(*resolve(ins.args, self.arrays), **resolve(ins.kwargs, self.arrays))
+        if not isinstance(view, np.ndarray) or not np.may_share_memory(view, base) \
+                or view.shape != self.trace.values[ins.out].array.shape:
+            raise _Bad("a view became a copy")
+        self.arrays[ins.out] = view
+
+    def _make_call(self, i: int) -> None:
+        ins = self.trace.instrs[i]
+        arrays = self.arrays
+        args, kwargs = resolve(ins.args, arrays), resolve(ins.kwargs, arrays)
+        if ins.kind == "compute":
+            call = _into(ins.fn, args, kwargs, arrays[ins.out])
+        elif ins.kind == "host" and ins.out is not None:
+            call = (_host_into, (arrays[ins.out], ins.fn, args))
+        elif ins.kind == "write" and isinstance(ins.fn, np.ufunc) and \
+                isinstance(kwargs.get("out"), tuple) and len(kwargs["out"]) == 1:
+            rest = {k: v for k, v in kwargs.items() if k != "out"}
+            fn = functools.partial(ins.fn, **rest) if rest else ins.fn
+            call = (fn, tuple(args) + kwargs["out"])
+        else:
+            fn = functools.partial(ins.fn, **kwargs) if kwargs else ins.fn
+            call = (fn, tuple(args))
+        self.calls[self.call_of[i]] = call
+
+    def _rebind(self, index: int, array: np.ndarray) -> None:
+        """Value ``index`` is now ``array``: remake the views of it and the calls
+        that read or write it (or those views)."""
+        self.arrays[index] = array
+        todo = [index]
+        done = {index}
+        calls: set = set()
+        while todo:
+            v = todo.pop()
+            for i in self.users.get(v, ()):
+                ins = self.trace.instrs[i]
+                if ins.kind == "view":
+                    if ins.out not in done:
+                        self._make_view(i)
+                        done.add(ins.out)
+                        todo.append(ins.out)
+                elif i in self.call_of:
+                    calls.add(i)
+        for i in calls:
+            self._make_call(i)
+        if index in self.own_refs:
+            self.own_refs[index] = _refs(self.arrays, index)
+
+    # ------------------------------------------------------------ running
+    def bind(self, args: tuple, kwargs: dict) -> None:
+        """Point the program at this call's arrays; raises ``_Bad`` (nothing changed)
+        when a guard fails."""
+        for t in self.grad_guards:
+            if t._grad is not None:
+                raise _Bad(".grad is set")
+        changed = []
+        for index, get in self.externals:
+            a = get(args, kwargs)
+            if a is not self.arrays[index]:
+                ref = self.trace.values[index].array
+                if type(a) is not np.ndarray or a.shape != ref.shape or a.dtype != ref.dtype:
+                    raise _Bad("an array changed shape or dtype")
+                changed.append((index, a))
+        for index, a in changed:
+            self._rebind(index, a)
+        arrays = self.arrays
+        for index in self.escaping:  # an array given out last time and still held: a new one
+            held = sum(1 for t in self.holders[index] if t._grad is arrays[index])
+            if _refs(arrays, index) > self.own_refs[index] + held:
+                self._rebind(index, np.empty_like(arrays[index]))
+
+    def run(self) -> Any:
+        for fn, args in self.calls:
+            fn(*args)
+        arrays = self.arrays
+        for t, index in self.final_grads:
+            t._grad = arrays[index] if isinstance(index, int) else index
+        return _build(self.outputs, arrays)
+
+
+def _refs(arrays: list, index: int) -> int:
+    """References to ``arrays[index]`` (the program's own, and any a user kept)."""
+    return sys.getrefcount(arrays[index])
+
+
+def _build(obj: Any, arrays: list) -> Any:
+    t = type(obj)
+    if t is Ref:
+        return arrays[obj.index]
+    if t is _TensorOut:
+        return _new(arrays[obj.index])
+    if t is _ConstOut:
+        return obj.value.copy()
+    if t is tuple or t is list:
+        return t(_build(o, arrays) for o in obj)
+    if t is dict:
+        return {k: _build(v, arrays) for k, v in obj.items()}
+    return obj
+
+
+class _TensorOut:
+    """A returned tensor: a new plain Tensor of the value's array at each call."""
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+class _ConstOut:
+    __slots__ = ("value",)
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = value
+
+
+def _host_into(out: np.ndarray, fn: Callable, args: tuple) -> None:
+    result = np.asarray(fn(*args))
+    if result.shape != out.shape:
+        raise RuntimeError(f"tl.compile: {getattr(fn, '__name__', fn)} returned shape "
+                           f"{result.shape} at a replay, {out.shape} when traced")
+    np.copyto(out, result)
+
+
+def _generic_into(out: np.ndarray, fn: Callable, args: tuple, kwargs: dict) -> None:
+    result = fn(*args, **kwargs)
+    if np.shape(result) != out.shape:
+        raise RuntimeError(f"tl.compile: {getattr(fn, '__name__', fn)} gave shape "
+                           f"{np.shape(result)} at a replay, {out.shape} when traced")
+    np.copyto(out, result, casting="unsafe")
+
+
+def _copy_into(out: np.ndarray, a: np.ndarray) -> None:
+    np.copyto(out, a, casting="unsafe")
+
+
+def _where_into(out: np.ndarray, condition: Any, a: Any, b: Any) -> None:
+    np.copyto(out, b, casting="unsafe")
+    np.copyto(out, a, casting="unsafe", where=condition)
+
+
+def _fill_into(out: np.ndarray, value: Any) -> None:
+    np.copyto(out, value, casting="unsafe")
+
+
+_OUT_METHODS = {np.ndarray.mean, np.ndarray.std, np.ndarray.var, np.ndarray.argmax,
+                np.ndarray.argmin, np.ndarray.clip, np.ndarray.cumsum, np.ndarray.round}
+
+
+def _into(fn: Callable, args: list, kwargs: dict, out: np.ndarray) -> tuple:
+    """The fastest call computing ``fn(*args, **kwargs)`` into ``out``."""
+    if isinstance(fn, np.ufunc) and fn.nout == 1:
+        if fn is np.power and not kwargs and isinstance(args[1], (int, float)) and args[1] == 2 \
+                and out.dtype.kind == "f":
+            return np.square, (args[0], out)
+        if kwargs:
+            return functools.partial(fn, **kwargs), tuple(args) + (out,)
+        return fn, tuple(args) + (out,)
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, np.ufunc) and fn.__name__ == "reduce":
+        positional = (args[0], kwargs.get("axis", 0), kwargs.get("dtype"), out,
+                      kwargs.get("keepdims", False))
+        extra = {k: v for k, v in kwargs.items() if k in ("initial", "where")}
+        return (functools.partial(fn, **extra) if extra else fn), positional
+    if fn in _OUT_METHODS:
+        return functools.partial(fn, out=out, **kwargs), tuple(args)
+    if fn in (np.ndarray.astype, np.ndarray.copy) or fn is np.copy:
+        return _copy_into, (out, args[0])
+    if fn is np.where and len(args) == 3 and not kwargs:
+        return _where_into, (out, *args)
+    if fn in (np.zeros_like, np.ones_like):
+        return _fill_into, (out, 0 if fn is np.zeros_like else 1)
+    if fn in (np.concatenate, np.stack) and out.dtype == np.result_type(*args[0]):
+        return functools.partial(fn, out=out, **kwargs), tuple(args)
+    return _generic_into, (out, fn, tuple(args), kwargs)
+
+
+# ----------------------------------------------------------------- compile
+
+class Compiled:
+    """A function traced once per argument signature and replayed (``tl.compile``)."""
+
+    def __init__(self, fn: Callable) -> None:
+        if not callable(fn):
+            raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
+        self.fn = fn
+        self.__wrapped__ = fn
+        functools.update_wrapper(self, fn)
+        self._cache: dict = {}
+        self._lock = threading.RLock()
+        #: how many times the function has been traced
+        self.traces = 0
+
+    def __repr__(self) -> str:
+        return f"<tl.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+    def clear(self) -> None:
+        """Forget every trace (the next call traces again)."""
+        with self._lock:
+            self._cache.clear()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if state.tracer is not None or state.anomaly:
+            # inside another trace: part of it; under detect_anomaly: checked eagerly
+            return self.fn(*args, **kwargs)
+        key = (state.grad_enabled, _signature(args), _signature(kwargs))
+        with self._lock:
+            programs = self._cache.get(key)
+            if programs:
+                for k, program in enumerate(programs):
+                    try:
+                        program.bind(args, kwargs)
+                    except _Bad:
+                        continue
+                    if k:
+                        programs.insert(0, programs.pop(k))
+                    return program.run()
+            program, result = self._trace(args, kwargs)
+            programs = self._cache.setdefault(key, [])
+            programs.insert(0, program)
+            del programs[MAX_TRACES:]
+            return result
+
+    # ------------------------------------------------------------ tracing
+    def _trace(self, args: tuple, kwargs: dict) -> tuple:
+        tracer = Tracer()
+        self.traces += 1
+        targs, tkwargs = _wrap(args, tracer, ()), _wrap(kwargs, tracer, ("kw",))
+        state.tracer = tracer
+        try:
+            try:
+                result = self.fn(*targs, **tkwargs)
+                tracer.check_random("outside the library's own draws")
+                outputs, output_values = _outputs(result, tracer)
+            finally:
+                state.tracer = None
+            del result, targs, tkwargs
+            externals, final_grads, grad_guards = self._collect(tracer)
+            tracer.release()
+            _check_nothing_escaped(tracer)
+            return self._validate(tracer, externals, final_grads, grad_guards, outputs,
+                                  output_values, args, kwargs)
+        except BaseException:
+            tracer.undo()
+            raise
+
+    def _collect(self, tracer: Tracer) -> tuple:
+        trace = tracer.trace
+        externals, final_grads, guards = [], [], []
+        for c in tracer.contacts.values():
+            t = c.tensor
+            where = c.source
+            get = _arg_getter(where[1], tensor=True) if where[0] == "arg" else _data_getter(t)
+            externals.append((c.value.index, get))
+            if c.grad_value is not None:
+                externals.append((c.grad_value.index, _grad_getter(t)))
+            if c.grad_read == "none":
+                guards.append(t)
+            g = t._grad
+            if type(g) is Traced:
+                if g.index != (c.grad_value.index if c.grad_value is not None else None):
+                    final_grads.append((t, g.index))
+            elif c.grad_written or g is not c.grad:
+                final_grads.append((t, g))
+        for i, v in enumerate(trace.values):
+            if v.kind == "input" and isinstance(v.source, tuple) and v.source[0] == "arg":
+                externals.append((i, _arg_getter(v.source[1], tensor=False)))
+        return externals, final_grads, guards
+
+    def _validate(self, tracer: Tracer, externals: list, final_grads: list, grad_guards: list,
+                  outputs: Any, output_values: list, args: tuple, kwargs: dict) -> tuple:
+        """Replay the program from the state before the call: it must give what the
+        traced call gave, bit for bit, or the call is undone and refused."""
+        trace = tracer.trace
+        eager_roots = {r: trace.values[r].array.copy() for r in tracer.snapshots}
+        eager_grads = [(t, _copy(t._grad)) for t, _ in final_grads]
+        eager_out = _build(outputs, [v.array for v in trace.values])
+        eager_owners = [(o, copy.deepcopy(vars(o), {id(p): p for p in vars(o).get("params", ())}))
+                        for o, _ in tracer.owners]
+        rng_after = np.random.get_state()
+        for r, before in tracer.snapshots.items():
+            np.copyto(trace.values[r].array, before)
+        for c in tracer.contacts.values():
+            c.tensor._grad = c.grad
+        for owner, saved in tracer.owners:
+            _restore(owner, saved)
+        np.random.set_state(tracer.rng_start)
+        try:
+            program = Program(trace, externals, final_grads, grad_guards, outputs, output_values)
+        except _Bad as e:
+            raise TraceError(f"tl.compile: the recorded program cannot be replayed ({e})") from None
+        program.bind(args, kwargs)
+        result = program.run()
+        diffs = []
+        for r, expected in eager_roots.items():
+            if not _same(trace.values[r].array, expected):
+                diffs.append(_describe(trace.values[r]))
+        for (t, expected) in eager_grads:
+            if not _same(t._grad, expected):
+                diffs.append(f"the .grad of {_tensor_name(t)}")
+        if not _same(_plain(result), _plain(eager_out)):
+            diffs.append(f"the returned value ({_plain(result)!r} vs {_plain(eager_out)!r})")
+        for (o, expected) in eager_owners:
+            if not _same(vars(o), expected):
+                diffs.append(f"the state of {type(o).__name__}")
+        now = np.random.get_state()
+        if not np.array_equal(now[1], rng_after[1]) or now[2] != rng_after[2]:
+            diffs.append("the state of np.random")
+        if diffs:
+            raise TraceError(
+                f"tl.compile: replaying the recorded program did not reproduce the traced call "
+                f"({', '.join(diffs)} differed): the function does work the trace cannot see "
+                f"(NumPy on arrays the library never touched, state outside the tensors it "
+                f"used?); the call was undone")
+        return program, result
+
+
+def _copy(x: Any) -> Any:
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain(o) for o in x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return x
+
+
+def _tensor_name(t: Tensor) -> str:
+    return f"{t.name!r}" if t.name else f"a tensor of shape {t.shape}"
+
+
+def _describe(v: Any) -> str:
+    src = v.source
+    if isinstance(src, Tensor):
+        return f"the array of {_tensor_name(src)}"
+    return f"an array of shape {v.array.shape}"
+
+
+def _data_getter(t: Tensor) -> Callable:
+    return lambda args, kwargs: t.data
+
+
+def _grad_getter(t: Tensor) -> Callable:
+    return lambda args, kwargs: t._grad
+
+
+def _arg_getter(path: tuple, tensor: bool) -> Callable:
+    def get(args: tuple, kwargs: dict) -> Any:
+        obj: Any = kwargs if path and path[0] == "kw" else args
+        for p in path[1:] if path and path[0] == "kw" else path:
+            obj = obj[p]
+        return obj.data if isinstance(obj, Tensor) else obj
+    if len(path) == 1 and not (path and path[0] == "kw"):
+        k = path[0]
+        return (lambda args, kwargs: args[k].data) if tensor else (lambda args, kwargs: args[k])
+    return get
+
+
+def _signature(obj: Any) -> Any:
+    """What a trace depends on in the arguments: shapes and dtypes of arrays and
+    tensors, the values of Python constants, the identity of tensors that require
+    grad (parameters passed in) and of other objects."""
+    t = type(obj)
+    if t is np.ndarray:
+        return ("a", obj.shape, obj.dtype.str)
+    if t is Tensor:
+        if obj.requires_grad:
+            return ("p", id(obj))
+        return ("t", obj.shape, obj.dtype.str)
+    if t in (int, float, bool, str, bytes, complex) or obj is None or isinstance(obj, np.generic):
+        if t is float and obj != obj:
+            return (t, "nan")
+        return (t, obj)
+    if t in (tuple, list):
+        return (t, tuple(_signature(o) for o in obj))
+    if t is dict:
+        return (dict, tuple((k, _signature(v)) for k, v in sorted(obj.items(), key=repr)))
+    return ("o", id(obj))
+
+
+def _wrap(obj: Any, tracer: Tracer, path: tuple) -> Any:
+    """The arguments the traced call sees: arrays become traced inputs, tensors that
+    do not require grad hold a traced input."""
+    t = type(obj)
+    if t is np.ndarray:
+        return tracer.trace.external(obj, "input", source=("arg", path))
+    if isinstance(obj, Tensor):
+        if not obj.requires_grad and obj.op is None:
+            tracer.contact(obj, "input", source=("arg", path))
+        return obj
+    if t in (tuple, list):
+        return t(_wrap(o, tracer, path + (i,)) for i, o in enumerate(obj))
+    if t is dict:
+        return {k: _wrap(v, tracer, path + (k,)) for k, v in obj.items()}
+    return obj
+
+
+def _outputs(result: Any, tracer: Tracer) -> tuple:
+    """The returned structure with the traced values replaced (and their indices)."""
+    values: list = []
+
+    def convert(obj: Any) -> Any:
+        t = type(obj)
+        if t is Traced and obj.trace is tracer.trace:
+            values.append(obj.index)
+            return Ref(obj.index)
+        if isinstance(obj, Tensor):
+            d = obj.data
+            if type(d) is Traced:
+                if obj.stamp < tracer.start:
+                    return obj  # a tensor from outside: the same object
+                values.append(d.index)
+                return _TensorOut(d.index)
+            return obj if obj.stamp < tracer.start else _ConstOut(d)
+        if t in (tuple, list):
+            return t(convert(o) for o in obj)
+        if t is dict:
+            return {k: convert(v) for k, v in obj.items()}
+        return obj
+    return convert(result), values
+
+
+def _check_nothing_escaped(tracer: Tracer) -> None:
+    """A traced value still referenced after the call (stored in an attribute, a list,
+    a global) would keep the traced call's numbers forever: refused."""
+    for c in tracer.contacts.values():
+        c.value = c.grad_value = None
+    gc.collect()
+    alive = list(tracer.trace.handed_out)
+    if alive:
+        v = alive[0]
+        tracer.trace.refuse(
+            f"a value computed inside the compiled function (shape {v.shape}, {v.dtype}) is "
+            f"still referenced after it returned (kept in an attribute, a list or a global?): "
+            f"a replay could not update it. Return it from the function instead")
+
+
+def compile(fn: Callable) -> Compiled:  # noqa: A001  (PyTorch's name)
+    """Trace ``fn`` once per argument signature and replay it without building a
+    graph (``torch.compile``'s name). ``fn`` does a training step with the public
+    API and returns what it wants back (the loss). See docs/engine.md."""
+    return Compiled(fn)
