@@ -1248,10 +1248,9 @@ class Prod(Function):
 
 
 def _onehot(labels: np.ndarray, shape: tuple, dtype: Any) -> np.ndarray:
-    """Zeros of ``shape`` with a 1 at ``[i, labels[i]]`` in every row (a constant)."""
-    onehot = np.zeros(shape, dtype=dtype)
-    onehot[np.arange(len(labels)), labels] = 1
-    return onehot
+    """Zeros of ``shape`` with a 1 at ``[i, labels[i]]`` in every row (a constant).
+    A comparison, not a write at ``labels``: traced labels (``tl.compile``) record it."""
+    return (labels[:, None] == np.arange(shape[1])).astype(dtype)
 
 
 class SoftmaxCrossEntropy(Function):
