@@ -28,7 +28,7 @@ import numpy as np
 
 from .autograd import propagate, stamp_write, stamps, state
 from .tensor import Tensor, _fail, _lift_all, _make, _new, _tensors, share_stamps
-from .trace import Instr, Ref, Trace, TraceError, Traced, TraceNamespace, refs_in, resolve
+from .trace import Ref, Trace, TraceError, Traced, TraceNamespace, resolve
 
 __all__ = ["compile", "Compiled", "TraceError"]
 
@@ -222,10 +222,10 @@ class Tracer:
         wanted = None if targets is None else {id(t) for t in targets}
         stores = []
         self.trace.tag = (root.op, "backward")  # (no tensor: a tag outlives the trace)
-        for node, g, _ in propagate(root, g, self.xp, targets):
+        for node, node_grad, _ in propagate(root, g, self.xp, targets):
             if wanted is not None and id(node) not in wanted:
                 continue
-            stores.append((node, g))
+            stores.append((node, node_grad))
         self.trace.tag = None
         for node, g in stores:  # a backward that raises stores nothing, as eagerly
             old = self.grad(node) if node.stamp < self.start else node._grad

@@ -16,7 +16,7 @@ import numpy as np
 
 from .autograd import propagate
 from .tensor import Tensor
-from .trace import Ref, Trace, TraceNamespace, Traced, refs_in, resolve
+from .trace import Ref, Trace, TraceNamespace, Traced, refs_in
 
 __all__ = ["backward_source", "BackwardSource"]
 
