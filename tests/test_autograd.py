@@ -286,6 +286,36 @@ def test_a_backward_that_raises_mid_pass_puts_every_gradient_back():
     assert all(t.grad is None for t in tl.backward_order(loss) if t is not b)
 
 
+def test_a_failed_second_backward_puts_back_the_gradients_of_the_first():
+    # The nodes the walk reaches before the failure already hold gradients from a first
+    # backward: the rollback must restore those values (not clear them). A leaf whose
+    # .grad is a Tensor (create_graph) is replaced, not added into, so it is rolled back too.
+    class FailsOnNegativeGradient(tl.Function):
+        name = "test_fails_on_negative_gradient"
+
+        @staticmethod
+        def forward(xp, a):
+            return a * 1.0
+
+        @staticmethod
+        def backward(xp, g, out, xs, needs):
+            if (np.asarray(getattr(g, "data", g)) < 0).any():
+                raise ZeroDivisionError("deliberate failure in the middle of the pass")
+            return (g,)
+
+    x, w = leaf([1.0, 2.0]), leaf([0.5, -1.5])
+    h = x * 3.0
+    loss = (FailsOnNegativeGradient.apply(h) * 2.0 + w * w).sum()
+    loss.backward(create_graph=True)  # every node's .grad set; w.grad a Tensor
+    before = {id(t): np.array(getattr(t.grad, "data", t.grad)) for t in tl.backward_order(loss)}
+    kinds = {id(t): type(t.grad) for t in tl.backward_order(loss)}
+    with pytest.raises(ZeroDivisionError):
+        loss.backward(np.array(-1.0))  # reaches the root, the add, w and the mul, then fails
+    for t in tl.backward_order(loss):
+        assert type(t.grad) is kinds[id(t)]
+        np.testing.assert_array_equal(getattr(t.grad, "data", t.grad), before[id(t)])
+
+
 def test_a_failed_backward_leaves_every_grad_unchanged():
     class BrokenBackward(tl.Function):
         name = "test_broken_backward"
