@@ -143,7 +143,10 @@ def test_setitem_on_plain_data_works_and_in_graph_says_what_to_write():
     np.testing.assert_array_equal(dh.data, [2.0, -4.0, 6.0])
 
 
-def test_a_backward_error_changes_no_gradient():
+def test_a_backward_call_refused_before_the_pass_changes_no_gradient():
+    # These calls are refused before the walk starts (a non-scalar root without a
+    # gradient, a gradient of the wrong shape); a failure in the middle of the walk is
+    # tests/test_autograd.py's test_a_failed_second_backward_puts_back_the_gradients_of_the_first.
     x = tl.Tensor(np.ones(3), requires_grad=True)
     y = x * 2
     y.sum().backward()
