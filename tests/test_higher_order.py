@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_lite as tl
+from tinygrad_lite import reference
 from tinygrad_lite.autograd import stamps
 from tinygrad_lite.ops import NP, OPS
 from tinygrad_lite.tensor import TENSOR
@@ -728,8 +729,8 @@ def test_one_newton_step_solves_a_quadratic():
 
 @needs_torch
 def test_hessian_of_the_cs231n_toy_loss_in_b2_as_torch_and_by_hand():
-    params = tl.reference.init_toy_model()
-    X, y = tl.reference.init_toy_data()
+    params = reference.init_toy_model()
+    X, y = reference.init_toy_data()
     reg = 0.05
 
     def toy_loss(b2, lib=tl):
