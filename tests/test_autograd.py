@@ -694,6 +694,30 @@ def test_no_grad_enable_grad_and_as_decorators():
     assert tl.is_grad_enabled()
 
 
+def test_set_grad_enabled_as_a_call_a_context_and_a_decorator_as_torch():
+    x = leaf([1.0, 2.0])
+    try:
+        tl.set_grad_enabled(False)  # a plain call takes effect, as torch.set_grad_enabled
+        assert not tl.is_grad_enabled() and not (x * 2).requires_grad
+        with tl.set_grad_enabled(True):
+            assert (x * 2).requires_grad
+        assert not tl.is_grad_enabled()  # the block puts back the mode it found
+    finally:
+        tl.set_grad_enabled(True)
+    assert tl.is_grad_enabled()
+
+    @tl.set_grad_enabled(False)
+    def predict(t):
+        return t.exp()
+
+    assert tl.is_grad_enabled()  # decorating changed nothing
+    assert not predict(x).requires_grad and tl.is_grad_enabled()
+    with pytest.raises(ZeroDivisionError):
+        with tl.set_grad_enabled(False):
+            1 / 0
+    assert tl.is_grad_enabled()
+
+
 def test_detach_and_requires_grad_propagation():
     x = leaf([1.0, 2.0], name="x")
     c = tl.Tensor([3.0, 4.0])

@@ -80,9 +80,32 @@ def enable_grad() -> _GradMode:
     return _GradMode(True)
 
 
+class _SetGradEnabled(_GradMode):
+    """``torch.set_grad_enabled``'s timing: the mode changes when it is called, so a
+    plain call ``tl.set_grad_enabled(False)`` works; a ``with`` block puts back the
+    mode found at the call, and as a decorator it changes nothing until the function
+    runs."""
+
+    def __init__(self, value: bool) -> None:
+        super().__init__(value)
+        self.found = state.grad_enabled
+        state.grad_enabled = value
+
+    def __enter__(self) -> "_SetGradEnabled":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        state.grad_enabled = self.found
+
+    def __call__(self, fn: Callable) -> Callable:
+        state.grad_enabled = self.found  # decorating is not running
+        return super().__call__(fn)
+
+
 def set_grad_enabled(mode: bool) -> _GradMode:
-    """``torch.set_grad_enabled``: a context (or decorator) setting grad mode to ``mode``."""
-    return _GradMode(bool(mode))
+    """``torch.set_grad_enabled``: sets grad mode to ``mode`` for this thread, as a
+    function call, a context (restoring the mode it found) or a decorator."""
+    return _SetGradEnabled(bool(mode))
 
 
 def is_grad_enabled() -> bool:
