@@ -1060,6 +1060,36 @@ def test_clip_with_bounds_that_broadcast_x_to_a_bigger_shape():
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
+@pytest.mark.parametrize("which", ["both", "min", "max", "min_with_number", "max_with_array"])
+@pytest.mark.parametrize("seed", range(4))
+def test_clip_with_bounds_that_require_grad_gives_them_torchs_gradients(which, seed):
+    # On a grid of halves: values equal to a bound, and lo > hi or lo == hi, occur often.
+    rng = np.random.default_rng(seed)
+    x = tl.Tensor(rng.integers(-4, 5, (3, 4)) * 0.5, requires_grad=True)
+    lo = tl.Tensor(rng.integers(-3, 2, (1, 4)) * 0.5, requires_grad=True)
+    hi = tl.Tensor(rng.integers(-1, 4, (3, 1)) * 0.5, requires_grad=True)
+    bounds = {"both": (lo, hi), "min": (lo, None), "max": (None, hi),
+              "min_with_number": (lo, 0.75), "max_with_array": (lo.data.copy(), hi)}[which]
+    out = x.clip(*bounds)
+    np.testing.assert_array_equal(out.data, np.clip(x.data, *[_plain(b) for b in bounds]))
+    tx, tlo, thi = (torch.tensor(t.data, requires_grad=True) for t in (x, lo, hi))
+    as_torch = {id(lo): tlo, id(hi): thi}
+    tout = torch.clamp(tx, *[as_torch.get(id(b), None if b is None else torch.tensor(_plain(b)))
+                             for b in bounds])
+    seed_grad = rng.uniform(0.5, 1.5, out.shape)
+    wrt = [t for t in (x, lo, hi) if t is x or any(t is b for b in bounds)]
+    ours = tl.grad(out, wrt, grad_outputs=seed_grad)
+    theirs = torch.autograd.grad(tout, [{id(x): tx, **as_torch}[id(t)] for t in wrt],
+                                 torch.tensor(seed_grad))
+    for g, tg in zip(ours, theirs):
+        np.testing.assert_array_equal(g, tg.numpy())
+
+
+def _plain(b):
+    return b.data if isinstance(b, tl.Tensor) else b
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
 @pytest.mark.parametrize("index", [
     (1, slice(None), slice(3, 11, 2), np.array([0, 2, 1]), slice(0, 2)),
     (np.array([1, 0]), slice(None), 2),

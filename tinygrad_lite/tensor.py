@@ -12,7 +12,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import ops
-from .autograd import Hold, enable_grad, modify, propagate, share_stamps, stamps, state
+from .autograd import Group, Hold, enable_grad, modify, propagate, share_stamps, stamps, state
 from .ops import NP, sum_axes
 
 _EMPTY: dict = {}
@@ -552,6 +552,8 @@ class Tensor:
         max = a_max if max is None else max
         if min is None and max is None:
             raise ValueError("clip: give min, max or both")
+        if any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+            return _clip_to_tensors(self, min, max)
         return apply(ops.Clip, (self,), {"min": _plain(min), "max": _plain(max)})
 
     def clamp(self, min: Any = None, max: Any = None) -> "Tensor":
@@ -938,6 +940,22 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     elif cond.dtype != bool:
         cond = cond.astype(bool)
     return apply(ops.Where, (a, b), {"condition": cond})
+
+
+def _clip_to_tensors(x: Tensor, lo: Any, hi: Any) -> Tensor:
+    """``x.clip(lo, hi)`` where a bound requires grad (the Clip op takes its bounds as
+    constants), as ``torch.clamp`` with tensor bounds: x gets the gradient where
+    ``lo <= x <= hi``, ``lo`` where ``x < lo < hi``, ``hi`` where ``x > hi`` or
+    ``hi < lo`` (then the value is ``hi``), nothing where ``x < lo == hi``."""
+    with Group("clip"):
+        if lo is None:
+            return where(x > hi, hi, x)
+        if hi is None:
+            return where(x < lo, lo, x)
+        clipped = x.detach().clip(_plain(lo), _plain(hi))  # the values, no gradient
+        out = where((x >= lo) & (x <= hi), x, clipped)
+        out = where((x < lo) & (lo < hi), lo, out)
+        return where((x > hi) | (hi < lo), hi, out)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
