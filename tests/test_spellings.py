@@ -328,3 +328,43 @@ def test_functional_activations_take_torchs_arguments():
     for fn in (F.relu, F.relu6, F.hardswish, F.mish, F.leaky_relu):
         with pytest.raises(ValueError, match="inplace=True is not supported"):
             fn(x, inplace=True)
+
+
+@pytest.mark.parametrize("name", ["std", "var"])
+@pytest.mark.parametrize("kw", [{"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": (0, 1)},
+                                {"dim": 1, "correction": 0}, {"dim": 1, "unbiased": False},
+                                {"dim": -1, "unbiased": True}, {"keepdim": True, "dim": None}])
+def test_std_and_var_spelled_as_torch_are_torchs(name, kw):
+    # PyTorch's spelling (dim=, keepdim=) brings PyTorch's default correction of 1
+    a = np.random.default_rng(3).uniform(-2, 2, (3, 4))
+    for got in (getattr(leaf(a), name)(**kw), getattr(tl, name)(leaf(a), **kw)):
+        want = getattr(torch.tensor(a), name)(**kw).numpy()
+        np.testing.assert_allclose(got.data, want, rtol=1e-13)
+        assert got.shape == want.shape
+
+
+@pytest.mark.parametrize("name", ["std", "var"])
+def test_std_and_var_spelled_as_numpy_are_numpys(name):
+    a = np.random.default_rng(4).uniform(-2, 2, (3, 4))
+    x = leaf(a)
+    for got, want in ((getattr(x, name)(1), getattr(np, name)(a, 1)),
+                      (getattr(x, name)(axis=0, ddof=1), getattr(np, name)(a, axis=0, ddof=1)),
+                      (getattr(np, name)(x), getattr(np, name)(a)),  # dispatches to the method
+                      (getattr(np, name)(x, axis=1, ddof=1, keepdims=True),
+                       getattr(np, name)(a, axis=1, ddof=1, keepdims=True)),
+                      (getattr(x, name)(axis=1, correction=1), getattr(np, name)(a, 1, ddof=1))):
+        assert isinstance(got, tl.Tensor) and got.requires_grad
+        np.testing.assert_allclose(got.data, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"ddof": 1, "correction": 1}, "one of ddof, correction and unbiased"),
+    ({"dim": 1, "unbiased": 2}, "unbiased must be True or False"),
+    ({"ddof": "1"}, "ddof must be a number"),
+    ({"axis": 1, "dim": 1}, "axis or dim, not both"),
+    ({"dim": 1, "out": np.empty(3)}, "out= is not supported"),
+])
+def test_std_and_var_keyword_errors_name_the_keyword(kw, message):
+    for name in ("std", "var"):
+        with pytest.raises(TypeError, match=message):
+            getattr(leaf(np.ones((3, 4))), name)(**kw)

@@ -15,7 +15,7 @@ import numpy as np
 from . import ops
 from .autograd import Group, host, state
 from .trace import TraceError
-from .tensor import Tensor, _axis, apply
+from .tensor import Tensor, _axis, _deviation_keywords, apply
 
 
 #: composite name -> the line a hand derivation writes for the gradient of its (first)
@@ -414,17 +414,23 @@ def multiclass_hinge(scores: Any, labels: Any, delta: float = 1.0) -> Tensor:
 
 
 @composite("var")
-def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance as NumPy's ``var`` (``ddof=0``; PyTorch's default is ``ddof=1``)."""
+def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw: Any) -> Tensor:
+    """Variance as NumPy's ``var`` (``ddof=0``), or as ``torch.var`` when spelled with
+    ``dim=``/``keepdim=`` (default ``correction=1``); ``correction=``/``unbiased=`` too."""
     x = _as_tensor(x)
+    axis, keepdims, ddof, dtype = _deviation_keywords("var", axis, keepdims, ddof, kw)
     mean = x.mean(axis=axis, keepdims=True)
     n = x.size // max(mean.size, 1)  # elements averaged per output
     centered = x - mean
-    return (centered * centered).sum(axis=axis, keepdims=keepdims) / max(n - ddof, 0)
+    out = (centered * centered).sum(axis=axis, keepdims=keepdims) / max(n - ddof, 0)
+    return out if dtype is None else out.astype(dtype)
 
 
-def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Standard deviation with NumPy's meaning of ``ddof``; its gradient is 0 where the
+def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw: Any) -> Tensor:
+    """Standard deviation as NumPy's ``std`` (``ddof=0``), or as ``torch.std`` when spelled
+    with ``dim=``/``keepdim=`` (default ``correction=1``); its gradient is 0 where the
     deviation is 0 (as PyTorch's), not the NaN of ``sqrt(var(x))``."""
     x = _as_tensor(x)
-    return apply(ops.Std, (x,), {"axis": _axis(axis), "keepdims": bool(keepdims), "ddof": ddof})
+    axis, keepdims, ddof, dtype = _deviation_keywords("std", axis, keepdims, ddof, kw)
+    out = apply(ops.Std, (x,), {"axis": _axis(axis), "keepdims": bool(keepdims), "ddof": ddof})
+    return out if dtype is None else out.astype(dtype)

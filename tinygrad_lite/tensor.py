@@ -196,6 +196,32 @@ def _reduction_keywords(name: str, axis: Any, keepdims: Any, kw: dict) -> tuple:
     return axis, keepdims, dtype
 
 
+def _deviation_keywords(name: str, axis: Any, keepdims: Any, ddof: Any, kw: dict) -> tuple:
+    """``std``/``var``'s ``(axis, keepdims, ddof, dtype)`` from NumPy's spelling (``axis``,
+    ``keepdims``, ``ddof``: default 0) or PyTorch's (``dim``, ``keepdim``, ``correction``,
+    ``unbiased``): when ``dim=`` or ``keepdim=`` is used the default is PyTorch's
+    correction of 1, so ``x.std(dim=1)`` is ``torch.std(x, dim=1)``."""
+    kw = dict(kw)
+    torch_spelling = "dim" in kw or "keepdim" in kw
+    correction, unbiased = kw.pop("correction", None), kw.pop("unbiased", None)
+    given = [k for k, v in (("ddof", ddof), ("correction", correction), ("unbiased", unbiased))
+             if v is not None]
+    if len(given) > 1:
+        raise TypeError(f"{name}: give one of ddof, correction and unbiased, got {' and '.join(given)}")
+    axis, keepdims, dtype = _reduction_keywords(name, axis, keepdims, kw)
+    if unbiased is not None:
+        if not isinstance(unbiased, (bool, np.bool_)):
+            raise TypeError(f"{name}: unbiased must be True or False, got {unbiased!r}")
+        ddof = int(unbiased)
+    elif correction is not None:
+        ddof = correction
+    elif ddof is None:
+        ddof = 1 if torch_spelling else 0
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Real):
+        raise TypeError(f"{name}: {given[0] if given else 'ddof'} must be a number, got {ddof!r}")
+    return axis, keepdims, ddof, dtype
+
+
 def _index(index: Any) -> Any:
     """Tensors and lists inside an index become arrays (NumPy's meaning)."""
     if isinstance(index, tuple):
@@ -615,13 +641,17 @@ class Tensor:
             return out if dtype is None else out.astype(dtype)
         return apply(op, (self,), {"axis": _axis(axis), "keepdims": keepdims})
 
-    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw: Any) -> "Tensor":
+        """NumPy's ``var`` (``ddof=0``), or PyTorch's with ``dim=``/``keepdim=`` (then the
+        default ``correction`` is 1, as ``torch.var``); ``correction=``/``unbiased=`` too."""
         from .functional import var
-        return var(self, axis, keepdims, ddof)
+        return var(self, axis, keepdims, ddof, **kw)
 
-    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw: Any) -> "Tensor":
+        """NumPy's ``std`` (``ddof=0``), or PyTorch's with ``dim=``/``keepdim=`` (then the
+        default ``correction`` is 1, as ``torch.std``); ``correction=``/``unbiased=`` too."""
         from .functional import std
-        return std(self, axis, keepdims, ddof)
+        return std(self, axis, keepdims, ddof, **kw)
 
     def argmax(self, axis: Optional[int] = None, keepdims: bool = False) -> np.ndarray:
         return np.argmax(self.data, axis=axis, keepdims=keepdims)
