@@ -1046,6 +1046,78 @@ def test_reductions_of_a_0d_tensor_over_axis_0_or_minus_1(name, axis, keepdims):
     assert x.grad == 1.0
 
 
+REDUCTIONS = ["sum", "mean", "max", "min", "prod", "logsumexp", "std", "var"]
+
+
+def _torch_reduction(xt, name, axis, keepdims, ddof):
+    """``name`` over ``axis`` in PyTorch (``axis=()``, which reduces nothing, excepted)."""
+    if axis is None:
+        if name in ("std", "var"):
+            out = getattr(xt, name)(correction=ddof)
+        elif name == "logsumexp":
+            out = xt.reshape(-1).logsumexp(0)
+        else:
+            out = getattr(xt, {"max": "amax", "min": "amin"}.get(name, name))()
+        return out.reshape((1,) * xt.ndim) if keepdims else out
+    dims = axis if isinstance(axis, tuple) else (axis,)
+    if name in ("std", "var"):
+        return getattr(xt, name)(dim=dims, correction=ddof, keepdim=keepdims)
+    if name == "prod":
+        out = xt
+        for d in sorted((d % xt.ndim for d in dims), reverse=True):
+            out = out.prod(dim=d, keepdim=keepdims)
+        return out
+    return getattr(xt, {"max": "amax", "min": "amin"}.get(name, name))(dim=dims, keepdim=keepdims)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:Degrees of freedom",
+                            "ignore:std\\(\\)", "ignore:var\\(\\)")
+@settings(max_examples=120)
+@given(data=st.data())
+def test_reductions_over_empty_0d_and_broadcast_shapes_as_torch(data):
+    # The input is broadcast from a smaller shape (a broadcast_to node in the graph), so
+    # max/min see ties and std/var constant rows; sides of 0 make empty tensors. Values on
+    # a grid of halves keep means exact, so a constant row's deviation is exactly 0.
+    name = data.draw(st.sampled_from(REDUCTIONS), label="op")
+    shape = data.draw(array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3), label="shape")
+    source = tuple(data.draw(st.sampled_from([s, 1]), label="source side") for s in shape)
+    axis = draw_axis(data.draw, len(shape))
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    keepdims, ddof = data.draw(st.booleans()), data.draw(st.sampled_from([0, 1]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    a = rng.integers(-3, 4, source) * 0.5
+    x = tl.Tensor(a, requires_grad=True)
+    kw = {"axis": axis, "keepdims": keepdims, **({"ddof": ddof} if name in ("std", "var") else {})}
+    with np.errstate(all="ignore"):
+        try:
+            expected = getattr(np, name)(np.broadcast_to(a, shape), **kw) if name != "logsumexp" \
+                else None
+        except ValueError:  # a max/min over an empty axis: NumPy's error, and ours
+            with pytest.raises(ValueError, match=name):
+                getattr(x.broadcast_to(shape), name)(**kw)
+            return
+        out = getattr(x.broadcast_to(shape), name)(**kw)
+        if expected is not None:
+            np.testing.assert_array_equal(out.data, expected)
+        seed = rng.uniform(-1, 1, out.shape)
+        (g,) = tl.grad(out, [x], grad_outputs=seed)
+    if axis == ():  # NumPy reduces over no axis: each element is its own reduction
+        if name in ("std", "var"):
+            if ddof == 0:
+                np.testing.assert_array_equal(g, np.zeros_like(a))
+        else:
+            np.testing.assert_array_equal(g, tl.unbroadcast(seed, a.shape, a.dtype))
+        return
+    xt = torch.tensor(a, requires_grad=True)
+    tout = _torch_reduction(xt.broadcast_to(shape), name, axis, keepdims, ddof)
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    (tg,) = torch.autograd.grad(tout, [xt], torch.tensor(seed), allow_unused=True)
+    np.testing.assert_allclose(g, np.zeros_like(a) if tg is None else tg.numpy(),
+                               rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
 def test_clip_with_bounds_that_broadcast_x_to_a_bigger_shape():
     x = tl.Tensor(np.array([1.0, 5.0, -2.0]), requires_grad=True)
