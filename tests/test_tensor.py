@@ -120,8 +120,12 @@ def test_transpose_with_two_ints_swaps_them_as_torch_and_a_tuple_permutes_as_num
     assert c.permute(2, 0, 1).shape == (4, 2, 3) and c.permute((2, 0, 1)).shape == (4, 2, 3)
     assert c.swapaxes(0, 1).shape == (3, 2, 4) and tl.swapaxes(c, 0, 1).shape == (3, 2, 4)
     assert c.T.shape == (4, 3, 2)
+    assert c.transpose(dim0=0, dim1=2).shape == (4, 3, 2)  # PyTorch's keywords
+    np.testing.assert_array_equal(tl.transpose(m, dim0=1, dim1=0).data, m.data.T)
     with pytest.raises(np.exceptions.AxisError, match="transpose: axis 3"):
         c.transpose(0, 3)
+    with pytest.raises(TypeError, match="dim0=, dim1="):
+        c.transpose(0, dim1=2)
     x = tl.Tensor(np.random.default_rng(0).standard_normal((2, 3, 4)), requires_grad=True)
     w = np.random.default_rng(1).standard_normal((4, 3, 2))
     (x.transpose(0, 2) * w).sum().backward()

@@ -676,10 +676,15 @@ class Tensor:
             shape = tuple(shape[0])
         return apply(ops.Reshape, (self,), {"shape": shape})
 
-    def transpose(self, *axes: Any) -> "Tensor":
-        """Two ints swap those two axes (PyTorch's ``transpose(dim0, dim1)``, also on 2-D);
-        no argument reverses the axes; a tuple/list, one int or three or more ints is a
-        NumPy permutation (``np.transpose``)."""
+    def transpose(self, *axes: Any, **dims: Any) -> "Tensor":
+        """Two ints swap those two axes (PyTorch's ``transpose(dim0, dim1)``, also on 2-D,
+        and as keywords ``dim0=``, ``dim1=``); no argument reverses the axes; a
+        tuple/list, one int or three or more ints is a NumPy permutation (``np.transpose``)."""
+        if dims:
+            if set(dims) != {"dim0", "dim1"} or axes:
+                raise TypeError(f"transpose: give two dims (dim0=, dim1=) or the axes, got "
+                                f"{axes!r} and {sorted(dims)}")
+            axes = (dims["dim0"], dims["dim1"])
         if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
             return self._swap(axes[0], axes[1], "transpose")
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
