@@ -197,6 +197,20 @@ def test_each_diagnosis_on_a_broken_derivation(bug, only, first, diagnosis):
     assert f"diagnosis: {d.diagnosis}" in str(r) and d.diagnosis in r.to_markdown()
 
 
+@pytest.mark.parametrize("order", [PARAMS, PARAMS[::-1], ("b1", "W2", "W1", "b2")])
+@pytest.mark.parametrize("bug,wires", [("half_l2", ["W2", "W1"]), ("relu", ["z1", "b1", "W1"])])
+def test_the_first_wrong_wire_does_not_depend_on_the_order_of_params(order, bug, wires):
+    # Leaves are placed after their last consumer (the loss's side first), not in the
+    # order compare_gradients created them from the params dict. "half_l2": both L2
+    # gradients in seed 001's convention while the loss is seed 000's.
+    params, X, y = toy()
+    r = compare_gradients(loss_fn_for(X, y), {k: params[k] for k in order},
+                          lambda p: derive(p, X, y, None if bug == "half_l2" else bug,
+                                           half=bug == "half_l2"), numeric=False, torch=False)
+    assert r.first_divergence.name == wires[0]
+    assert [t.name for t, _ in r.wrong_wires()] == wires
+
+
 def test_l2_convention_the_other_way_and_factor_two_off_an_l2_term():
     d = report_for("l2", half=True).first_divergence
     assert d.name == "W2" and "k = +reg" in d.diagnosis and "0.5*reg*sum(W2**2) with reg = 0.05" \

@@ -304,9 +304,16 @@ class GradientReport:
 
     def _backward_key(self, row: Row) -> tuple:
         far = len(self.walk.order)  # a parameter that does not reach the loss: last
-        pos = self.walk.position.get(id(row.tensor), far)
+        own = self.walk.position.get(id(row.tensor), far)
+        pos = own
+        consumers = self.walk.consumers(row.tensor)
+        if row.tensor.op is None and consumers:
+            # A leaf's gradient is whole right after its last consumer: that is its place
+            # from the loss towards the leaves (its own position is its creation order,
+            # the order of the params dict, which says nothing about the graph).
+            pos = self.walk.position[id(consumers[-1])] + 0.5
         sub = -1 if row.consumer is None else self.walk.position.get(id(row.consumer), far)
-        return pos, sub
+        return pos, sub, own
 
     def _case(self, row: Row) -> Case:
         rtol, atol = self.tolerances["hand"]
