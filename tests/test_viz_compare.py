@@ -97,6 +97,22 @@ def test_the_first_divergence_is_marked_with_its_diagnosis():
     assert 'penwidth=4' in src  # drawn heavier than the other wrong wires
 
 
+def test_the_first_wrong_wire_at_a_fan_out_draws_only_its_wrong_branch():
+    # W2's whole gradient is wrong because its L2 branch is: the box says so, but the
+    # branch into the matmul carries a right gradient and is drawn as any right wire.
+    loss, names = toy_net(backward=False)
+    W2 = names["W2"]
+    l2, matmul = _l2_user(loss, W2)
+    report = Report([(W2, l2)], first=Divergence(W2, "W2", "sign flipped"))
+    src = viz.draw(loss, names=names, collapse=False, compare=report).source
+    G = viz._graph.Graph(loss, names=names, collapse=False)
+    wire, l2_gate, mm_gate = f"t{G.index[id(W2)]}", G.unit_of[id(l2)].uid, G.unit_of[id(matmul)].uid
+    assert _orange_edges(src) == [(wire, l2_gate)]
+    assert re.search(rf"\t{wire} -> {l2_gate} \[[^\]]*penwidth=4", src)  # the first: heaviest
+    assert not re.search(rf"\t{wire} -> {mm_gate} \[[^\]]*penwidth", src)
+    assert "W2 \u2717" in src and "first wrong wire" in src and "sign flipped" in src
+
+
 def test_first_divergence_found_by_name_in_another_build_of_the_graph():
     loss, names = toy_net(backward=False)
     other, other_names = toy_net(backward=False)  # the report's own graph

@@ -215,9 +215,14 @@ def _wire_parts(G: Graph, t: Tensor, o: _Options) -> _Wire:
         if wrong:
             w.grad = w.grad + _wrong_lines(first)
     dests = G.destinations(t)
+    # At a fan-out whose wrong branches are known, only those are drawn wrong (the
+    # others carry right gradients), the first wrong wire's the heaviest.
+    branch_known = len(dests) > 1 and any(o.marks.branch(t, unit) for unit, _ in dests)
     w.branches = []
     for unit, uses in dests:
         texts, pen = [], w.pen
+        if branch_known:
+            pen = _pen(o.marks.branch(t, unit), o.highlight is t, first is not None)
         if len(dests) > 1 and o.show_grads and t.requires_grad:
             # which branch: a label may sit nearer another wire than its own
             head = f"{w.name} \u2192 {unit.label}" if w.name else f"\u2192 {unit.label}"
@@ -225,7 +230,6 @@ def _wire_parts(G: Graph, t: Tensor, o: _Options) -> _Wire:
                                                          o.missing, short=o.show_values)
             if o.marks.branch(t, unit):
                 bl = bl + ["\u2717 this branch's hand gradient differs"]
-                pen = _pen(True, False, False)
             texts.append((bl, GRAD_COLOR))
         rule = rule_for(unit, uses) if o.show_formulas else None
         if rule:
