@@ -258,8 +258,10 @@ def test_a_switch_object_entered_twice_restores_both_levels():
 
 # ----------------------------------------------------------------- a failed backward
 
-def test_a_backward_that_raises_mid_pass_puts_every_gradient_back():
-    class FailsOnSecondInput(tl.Function):
+def failing_op(fails):
+    """A user op whose backward raises ZeroDivisionError when ``fails(g)`` (made inside
+    each test: the op table is restored after every test)."""
+    class FailsInBackward(tl.Function):
         name = "fails_in_backward_test"
 
         @staticmethod
@@ -268,12 +270,18 @@ def test_a_backward_that_raises_mid_pass_puts_every_gradient_back():
 
         @staticmethod
         def backward(xp, g, out, xs, needs):
-            raise ZeroDivisionError("deliberate failure in the middle of the pass")
+            if fails(np.asarray(getattr(g, "data", g))):
+                raise ZeroDivisionError("deliberate failure in the middle of the pass")
+            return (g,)
 
         @staticmethod
         def torch(a):
             return a * 1.0
+    return FailsInBackward
 
+
+def test_a_backward_that_raises_mid_pass_puts_every_gradient_back():
+    FailsOnSecondInput = failing_op(lambda g: True)
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     before_b = np.array([10.0, 20.0])
     b.grad = before_b.copy()
@@ -290,19 +298,7 @@ def test_a_failed_second_backward_puts_back_the_gradients_of_the_first():
     # The nodes the walk reaches before the failure already hold gradients from a first
     # backward: the rollback must restore those values (not clear them). A leaf whose
     # .grad is a Tensor (create_graph) is replaced, not added into, so it is rolled back too.
-    class FailsOnNegativeGradient(tl.Function):
-        name = "test_fails_on_negative_gradient"
-
-        @staticmethod
-        def forward(xp, a):
-            return a * 1.0
-
-        @staticmethod
-        def backward(xp, g, out, xs, needs):
-            if (np.asarray(getattr(g, "data", g)) < 0).any():
-                raise ZeroDivisionError("deliberate failure in the middle of the pass")
-            return (g,)
-
+    FailsOnNegativeGradient = failing_op(lambda g: (g < 0).any())
     x, w = leaf([1.0, 2.0]), leaf([0.5, -1.5])
     h = x * 3.0
     loss = (FailsOnNegativeGradient.apply(h) * 2.0 + w * w).sum()
