@@ -25,6 +25,12 @@ KNOWN_FAILURES = (
 )
 
 
+def known_failure(e: Exception, source) -> bool:
+    if isinstance(e, ValueError):  # an empty constant printed without its shape
+        return source is not None and "np.array([])" in source
+    return any(known in str(e) for known in KNOWN_FAILURES)
+
+
 def named_operands(case: Case) -> tuple[list, list, dict]:
     """The operands, the leaves that require grad, and every named leaf by name: leaves
     that require grad are x0, x1, ..., constant Tensors c0, c1, ... (both become the
@@ -68,12 +74,13 @@ def test_backward_source_runs_and_gives_the_engines_gradients(name, data):
     operands, grads, named = named_operands(case)
     out = case.fn(*operands)
     seed = np.random.default_rng(len(case.desc)).uniform(-1, 1, out.shape)
+    source = None
     try:
         source = tl.backward_source(out, gradient=seed)
         backward = source.function()
         first = backward(**{k: named[k].data for k in source.parameters})
-    except (NameError, tl.TraceError) as e:
-        if any(known in str(e) for known in KNOWN_FAILURES):
+    except (NameError, ValueError, tl.TraceError) as e:
+        if known_failure(e, source):
             return
         raise
     # the parameters: every leaf that requires grad, and named constants the graph reads
@@ -118,3 +125,14 @@ def test_backward_source_of_erf():
     out = x.erf().sum()
     got = tl.backward_source(out).function()(x=x.data)
     np.testing.assert_allclose(got["x"], tl.grad(out, x), rtol=REL)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="an empty constant (the gradient of an empty selection) is printed "
+                          "as np.array([]), which loses its shape (0, 1)")
+def test_backward_source_of_an_empty_selection():
+    x = tl.Tensor(np.array([[-0.5], [2.0]]), requires_grad=True, name="x")
+    out = x[np.array([False, False])]
+    seed = np.zeros((0, 1))
+    got = tl.backward_source(out, gradient=seed).function()(x=x.data)
+    np.testing.assert_array_equal(got["x"], tl.grad(out, x, grad_outputs=seed))
