@@ -279,12 +279,20 @@ def host(fn: Callable, *args: Any) -> Any:
     return fn(*args)
 
 
-def effect(fn: Callable, owner: Any, tensors: list) -> Any:
+def is_traced(x: Any) -> bool:
+    """True when ``x`` is an array of the ``tl.compile`` trace running in this thread
+    (an argument or a value computed from one): its shape and dtype can be read, its
+    values cannot (checks that read values go through ``host``)."""
+    return state.tracer is not None and state.tracer.owns(x)
+
+
+def effect(fn: Callable, owner: Any, tensors: list, others: tuple = ()) -> Any:
     """``fn(owner)``: Python that changes ``tensors``' arrays in place, reading their
-    ``.grad``, and ``owner``'s own state (an optimizer's step). Under ``tl.compile``'s
-    trace it is recorded as one call that every replay makes again."""
+    ``.grad``, and the attributes of ``owner`` and ``others`` (an optimizer's step; a
+    scheduler's, which changes its optimizer's lr). Under ``tl.compile``'s trace it is
+    recorded as one call that every replay makes again."""
     if state.tracer is not None:
-        return state.tracer.effect(fn, owner, tensors)
+        return state.tracer.effect(fn, owner, tensors, others)
     return fn(owner)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import ops
-from .autograd import Group, host, state
+from .autograd import Group, host, is_traced
 from .trace import TraceError
 from .tensor import Tensor, _axis, _deviation_keywords, apply
 
@@ -95,13 +95,7 @@ def _array(x: Any) -> Any:
     """A Tensor's array or ``np.asarray(x)``; under ``tl.compile``'s trace, an argument's
     traced array as it is (its shape and dtype can be read, not its values)."""
     x = x.data if isinstance(x, Tensor) else x
-    if state.tracer is not None and state.tracer.owns(x):
-        return x
-    return np.asarray(x)
-
-
-def _traced(x: Any) -> bool:
-    return state.tracer is not None and state.tracer.owns(x)
+    return x if is_traced(x) else np.asarray(x)
 
 
 def _check_labels(op: str, scores: Tensor, labels: Any) -> np.ndarray:
@@ -136,7 +130,8 @@ def _check_range(op: str, labels: np.ndarray, classes: int, ignore_index: Any = 
 def _check_every_label_counts(op: str, labels: np.ndarray, classes: int, ignore_index: Any) -> None:
     """Under ``tl.compile``, which samples count cannot change between replays: a label
     equal to ``ignore_index`` is refused, in the traced call or in a replay."""
-    if not _check_range(op, labels, classes, ignore_index) and (labels == ignore_index).any():
+    inside = _check_range(op, labels, classes, ignore_index)
+    if (not inside or 0 <= ignore_index < classes) and (labels == ignore_index).any():
         raise TraceError(f"{op}: a label equals ignore_index ({ignore_index}) in a tl.compile'd "
                          f"call; which samples count would be decided per call from the labels' "
                          f"values: call cross_entropy outside tl.compile")
@@ -185,7 +180,7 @@ def _class_targets(scores: Tensor, target: Any, ignore_index: int) -> tuple:
                              f"got labels of shape {labels.shape}")
         raise ValueError(f"{op}: labels must have shape {want} for scores of shape "
                          f"{scores.shape}, got {labels.shape}")
-    if _traced(labels):  # checked again at each replay, on that call's labels
+    if is_traced(labels):  # checked again at each replay, on that call's labels
         host(_check_every_label_counts, op, labels, classes, ignore_index)
         return labels, None
     inside = _check_range(op, labels, classes, ignore_index)

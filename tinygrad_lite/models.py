@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterator, Tuple, Union
 import numpy as np
 
 from ._files import read_npz
-from .autograd import no_grad
+from .autograd import is_traced, no_grad
 from .functional import cross_entropy, l2_penalty
 from .nn import Linear, Module, ReLU
 from .optim import SGD
@@ -227,7 +227,7 @@ class TwoLayerNet(Module):
         if isinstance(X, Tensor):
             arr = X.data
         else:
-            arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+            arr = X if isinstance(X, np.ndarray) or is_traced(X) else np.asarray(X)
             if arr.dtype.kind not in "fiub":
                 raise TypeError(f"TwoLayerNet.{who}: X must be a numeric array, got dtype {arr.dtype}")
             X = arr

@@ -355,6 +355,10 @@ class ExponentialLR:
         self.last_epoch = 0
 
     def step(self) -> None:
+        # an effect: a tl.compile'd step that calls it decays the lr at every replay
+        effect(ExponentialLR._decay, self, [], (self.optimizer,))
+
+    def _decay(self) -> None:
         self.last_epoch += 1
         self.optimizer.lr = self.optimizer.lr * self.gamma
 

@@ -282,7 +282,8 @@ class Tensor:
     @grad.setter
     def grad(self, value: Any) -> None:
         if state.tracer is not None:
-            value = state.tracer.set_grad(self, value)
+            self._grad = state.tracer.set_grad(self, value)
+            return
         self._grad = _checked_grad(self, value)
 
     @property
@@ -1307,7 +1308,9 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Opti
     gos = list(grad_outputs) if many and grad_outputs is not None else [grad_outputs] * len(outs)
     if len(gos) != len(outs):
         raise ValueError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
-    xp = TENSOR if create_graph else NP
+    # under tl.compile's trace a first-order walk runs on the traced values
+    tracer = None if create_graph else state.tracer
+    xp = TENSOR if create_graph else NP if tracer is None else tracer.xp
     positions: dict = {}
     for i, t in enumerate(inputs):
         positions.setdefault(id(t), []).append(i)
@@ -1316,7 +1319,10 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Opti
         for out, go in zip(outs, gos):
             if not isinstance(out, Tensor):
                 raise TypeError(f"grad: outputs must be Tensors, got {type(out).__name__}")
-            g = out._root_gradient(go, "grad", as_tensor=create_graph)
+            if tracer is not None:
+                g = tracer.seed(out, go, "grad")
+            else:
+                g = out._root_gradient(go, "grad", as_tensor=create_graph)
             for node, g, _ in propagate(out, g, xp, inputs, release=not create_graph):
                 where_ = positions.get(id(node))
                 if where_ is None:
@@ -1325,11 +1331,13 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Opti
                     # a leaf's g is the pass's own array: the first place may keep it
                     if create_graph:
                         mine = _own(g)
+                    elif tracer is not None:
+                        mine = tracer.own(g) if k == 0 and node.op is None else g.copy()
                     else:
                         mine = g if k == 0 and node.op is None else g.copy()
                     if found[i] is None:
                         found[i] = mine
-                    elif create_graph:
+                    elif create_graph or tracer is not None:
                         found[i] = found[i] + mine
                     else:  # in place: the caller's own array (0-d + 0-d would give a scalar)
                         found[i] += mine

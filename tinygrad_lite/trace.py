@@ -325,14 +325,24 @@ def _refuse_value(self: "Traced", *_: Any, **__: Any) -> Any:
         f"the trace. Keep it an array (tl.where, masks) or return it from the function")
 
 
+def _defers(other: Any) -> bool:
+    """True for an operand that opts out of NumPy's ufuncs (``__array_ufunc__ = None``,
+    as a Tensor): its reflected operator runs instead, as with a NumPy array."""
+    return getattr(type(other), "__array_ufunc__", False) is None
+
+
 def _binary(ufunc: np.ufunc) -> tuple:
     def op(self, other):
+        if _defers(other):
+            return NotImplemented
         return self.trace.ufunc(ufunc, "__call__", (self, other), {})
 
     def rop(self, other):
         return self.trace.ufunc(ufunc, "__call__", (other, self), {})
 
     def iop(self, other):
+        if _defers(other):
+            return NotImplemented
         return self.trace.ufunc(ufunc, "__call__", (self, other), {"out": (self,)})
     return op, rop, iop
 
