@@ -16,24 +16,30 @@ list of NumPy calls writing into preallocated buffers (``out=``).
 """
 from __future__ import annotations
 
-import copy
 import functools
 import gc
 import operator
+import random
 import sys
 import threading
-from typing import Any, Callable, Optional
+import types
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
 from .autograd import propagate, stamp_write, stamps, state
-from .tensor import Tensor, _fail, _lift_all, _make, _new, _tensors, share_stamps
+from .tensor import (GradientShapeError, Tensor, _checked_grad, _fail, _lift_all, _make, _new,
+                     _tensors, share_stamps)
 from .trace import Ref, Trace, TraceError, Traced, TraceNamespace, resolve
 
 __all__ = ["compile", "Compiled", "TraceError"]
 
 #: traces kept per argument signature (each with its own guards) before the oldest goes
 MAX_TRACES = 8
+#: argument signatures kept (a Python number that changes at every call, such as a
+#: decayed learning rate passed as an argument, traces at every call) before the
+#: least recently used goes
+MAX_SIGNATURES = 64
 
 
 # ----------------------------------------------------------------- the tracer
@@ -70,6 +76,8 @@ class Tracer:
         self.stored: set = set()      # value indices stored as a leaf's .grad
         self.rng_start = np.random.get_state()
         self.rng_seen = self.rng_start
+        self.python_rng = random.getstate()
+        self.generators: list = []    # (a NumPy generator the function can reach, its state)
 
     # ------------------------------------------------------------ values
     def owns(self, x: Any) -> bool:
@@ -98,6 +106,8 @@ class Tracer:
         if index is None or kind == "input":
             v = self.trace.external(arr, kind, source=t)
             self.by_array[id(arr)] = v.index
+            if kind == "state":  # (a write through an alias the trace cannot see shows)
+                self._before_write(v.index)
         else:
             v = self.trace.handle(index)
         c = self.contacts[id(t)] = _Contact(t, v, source or ("data", t))
@@ -189,36 +199,32 @@ class Tracer:
         return c.grad_value
 
     def set_grad(self, t: Tensor, value: Any) -> Any:
+        """What ``t.grad = value`` stores: None or a traced array (a constant array is
+        copied at each replay, so a change the user makes to one call's ``.grad``
+        reaches no other call)."""
+        if isinstance(value, Tensor):
+            value = value.data
+        if value is not None and not self.owns(value):
+            if type(value) is Traced:
+                self.trace.refuse("a value of another trace is assigned to .grad")
+            value = self.trace.temp_copy(_checked_grad(t, value))
+        elif value is not None:
+            if value.dtype != t.dtype:
+                raise TypeError(f"grad: assigned grad has dtype {value.dtype}, the tensor has "
+                                f"dtype {t.dtype}")
+            if value.shape != t.shape:
+                raise GradientShapeError(f"grad: assigned grad has shape {value.shape}, the "
+                                         f"tensor has shape {t.shape}")
         if t.stamp < self.start:
             self.contact(t).grad_written = True
-        if self.owns(value) or isinstance(value, Tensor) and self.owns(value.data):
-            arr = value.data if isinstance(value, Tensor) else value
-            if arr.shape != t.shape or arr.dtype != t.dtype:
-                raise TypeError(f"grad: assigned grad has shape {arr.shape} and dtype {arr.dtype}, "
-                                f"the tensor has shape {t.shape} and dtype {t.dtype}")
-            return arr
-        from .tensor import _checked_grad
-        return _checked_grad(t, value)
+        return value
 
     def run_backward(self, root: Tensor, gradient: Any, create_graph: bool, inputs: Any) -> None:
         if create_graph:
             self.trace.refuse("backward(create_graph=True) (gradients of gradients) is not "
                               "traced; call the step without tl.compile")
         targets = None if inputs is None else _tensors(inputs, "backward: inputs")
-        rv = self.value(root)
-        if gradient is not None and (self.owns(gradient) or isinstance(gradient, Tensor)
-                                     and self.owns(gradient.data)):
-            g = gradient.data if isinstance(gradient, Tensor) else gradient
-            if not root.requires_grad:
-                root._root_gradient(None, "backward")
-            if g.shape != root.shape:
-                raise ValueError(f"backward: gradient has shape {g.shape}, the tensor has shape "
-                                 f"{root.shape}")
-            g = g.astype(root.dtype)
-        else:
-            g = root._root_gradient(gradient, "backward")
-        if type(g) is not Traced:  # a constant seed: a traced copy the pass may own
-            g = np.zeros_like(rv) + g
+        g = self.seed(root, gradient, "backward")
         wanted = None if targets is None else {id(t) for t in targets}
         stores = []
         self.trace.tag = (root.op, "backward")  # (no tensor: a tag outlives the trace)
@@ -230,16 +236,33 @@ class Tracer:
         for node, g in stores:  # a backward that raises stores nothing, as eagerly
             old = self.grad(node) if node.stamp < self.start else node._grad
             if node.op is None:
-                g = self._own(g)
+                g = self.own(g)
             node._grad = g if old is None else old + g
             if node.stamp < self.start:
                 self.contacts[id(node)].grad_written = True
 
-    def _own(self, g: Any) -> Any:
+    def seed(self, root: Tensor, gradient: Any, who: str) -> Traced:
+        """The traced gradient that starts a backward walk from ``root`` (a new value
+        the walk may own): ``gradient`` checked as eagerly, or ones."""
+        if gradient is not None and (self.owns(gradient) or isinstance(gradient, Tensor)
+                                     and self.owns(gradient.data)):
+            g = gradient.data if isinstance(gradient, Tensor) else gradient
+            if not root.requires_grad:
+                root._root_gradient(None, who)
+            if g.shape != root.shape:
+                raise GradientShapeError(f"{who}: gradient has shape {g.shape}, the tensor has "
+                                         f"shape {root.shape}")
+            return g.astype(root.dtype)
+        g = root._root_gradient(gradient, who)
+        if type(g) is not Traced:  # a constant seed: a traced copy the pass may own
+            g = np.zeros_like(self.value(root)) + g
+        return g
+
+    def own(self, g: Any) -> Any:
         """A leaf's gradient is an array of its own (a copy when the pass passed on a
         value stored elsewhere, a view or an input)."""
-        if type(g) is not Traced:
-            return np.zeros_like(self.value(_new(np.asarray(g)))) + g
+        if type(g) is not Traced:  # a constant: a copy made again at each replay
+            return self.trace.temp_copy(np.asarray(g))
         v = self.trace.values[g.index]
         if v.kind != "temp" or self.trace.instrs[v.producer].kind != "compute" or \
                 g.index in self.stored:
@@ -261,13 +284,30 @@ class Tracer:
                 f"the trace and repeat at every replay. Draw them outside and pass them as "
                 f"arguments (e.g. batch indices), or use the library's dropout")
 
-    def effect(self, fn: Callable, owner: Any, tensors: list) -> Any:
+    def watch(self, generator: Any) -> None:
+        self.generators.append((generator, _generator_state(generator)))
+
+    def check_generators(self) -> None:
+        """Numbers drawn in Python from a generator other than np.random's would be
+        frozen into the trace too."""
+        for gen, before in self.generators:
+            if not _same(_generator_state(gen), before):
+                self.trace.refuse(
+                    f"the function drew numbers from a {type(gen).__name__} (np.random."
+                    f"default_rng?): they would be frozen into the trace and repeat at every "
+                    f"replay. Draw them outside and pass them as arguments")
+        if random.getstate() != self.python_rng:
+            self.trace.refuse("the function drew numbers from Python's random module: they would "
+                              "be frozen into the trace and repeat at every replay. Draw them "
+                              "outside and pass them as arguments")
+
+    def effect(self, fn: Callable, owner: Any, tensors: list, others: tuple = ()) -> Any:
         tensors = list(tensors)
         contacts = [self.contact(t) for t in tensors]
         grads = [self.grad(t) for t in tensors]
-        if not any(o is owner for o, _ in self.owners):
-            memo = {id(t): t for t in tensors}
-            self.owners.append((owner, copy.deepcopy(vars(owner), memo)))
+        for o in (owner, *others):
+            if not any(seen is o for seen, _ in self.owners):
+                self.owners.append((o, _copy_state(vars(o))))
         roots = tuple(sorted({self.trace.values[c.value.index].root for c in contacts}))
         for r in roots:
             self._before_write(r)
@@ -312,6 +352,22 @@ class Tracer:
         for owner, saved in self.owners:
             _restore(owner, saved)
         np.random.set_state(self.rng_start)
+        random.setstate(self.python_rng)
+        for gen, before in self.generators:
+            _set_generator_state(gen, before)
+
+
+def _generator_state(gen: Any) -> Any:
+    if isinstance(gen, np.random.RandomState):
+        return gen.get_state(legacy=False)
+    return gen.bit_generator.state
+
+
+def _set_generator_state(gen: Any, saved: Any) -> None:
+    if isinstance(gen, np.random.RandomState):
+        gen.set_state(saved)
+    else:
+        gen.bit_generator.state = saved
 
 
 def _run_effect(fn: Callable, owner: Any, tensors: tuple, grads: tuple) -> None:
@@ -320,15 +376,31 @@ def _run_effect(fn: Callable, owner: Any, tensors: tuple, grads: tuple) -> None:
     fn(owner)
 
 
-def _state_of(owner: Any) -> Any:
-    return copy.deepcopy(vars(owner), {id(v): v for v in vars(owner).get("params", ())})
+def _copy_state(obj: Any, memo: Optional[dict] = None) -> Any:
+    """A copy of an object's attributes as an effect changes them: containers and
+    arrays copied (shared ones stay shared), every other object (a tensor, a
+    number, the model) kept as it is."""
+    memo = {} if memo is None else memo
+    t = type(obj)
+    if t not in (dict, list, tuple, np.ndarray):
+        return obj
+    done = memo.get(id(obj))
+    if done is not None:
+        return done
+    if t is np.ndarray:
+        copied = obj.copy()
+    elif t is dict:
+        copied = {k: _copy_state(v, memo) for k, v in obj.items()}
+    else:
+        copied = t(_copy_state(v, memo) for v in obj)
+    memo[id(obj)] = copied
+    return copied
 
 
 def _restore(owner: Any, saved: dict) -> None:
-    memo = {id(t): t for t in saved.get("params", ())}
-    fresh = copy.deepcopy(saved, memo)
-    vars(owner).clear()
-    vars(owner).update(fresh)
+    attrs = vars(owner)
+    attrs.clear()
+    attrs.update(_copy_state(saved))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -369,13 +441,19 @@ class Program:
                  outputs: Any, output_values: list) -> None:
         self.trace = trace
         self.externals = externals       # (value index, getter(args, kwargs))
+        counts: dict = {}
+        for index, _ in externals:
+            counts[index] = counts.get(index, 0) + 1
+        #: values read from more than one place (each must give the same array)
+        self.shared = {index: None for index, n in counts.items() if n > 1}
         self.final_grads = final_grads   # (tensor, value index or None or array)
         self.grad_guards = grad_guards   # tensors whose .grad must be None at the start
         self.outputs = outputs           # the returned structure, Refs for values
         values = trace.values
         live = self._live(output_values)
         self.live = live
-        folded = self._foldable(live)
+        given_out = set(output_values) | {i for _, i in final_grads if isinstance(i, int)}
+        folded = self._foldable(live, given_out)
         arrays: list = [None] * len(values)
         for i, v in enumerate(values):
             if v.kind != "temp":
@@ -430,8 +508,10 @@ class Program:
                     needed.add(ins.base)
         return keep[::-1]
 
-    def _foldable(self, live: list) -> set:
-        """Values computed from constants only: computed once, at trace time."""
+    def _foldable(self, live: list, given_out: set) -> set:
+        """Values computed from constants only: computed once, at trace time. Not those
+        given out (returned, stored as a .grad): each call gives a new array, which the
+        user may change."""
         trace = self.trace
         written_roots = {trace.values[w].root for i in live for w in trace.instrs[i].writes}
         folded: set = set()
@@ -440,7 +520,7 @@ class Program:
             if ins.out is None or ins.kind == "host":
                 continue
             v = trace.values[ins.out]
-            if v.root in written_roots or ins.out in written_roots:
+            if v.root in written_roots or ins.out in written_roots or ins.out in given_out:
                 continue
             reads = list(ins.reads())
             shape_only = ins.fn in (np.zeros_like, np.ones_like, np.empty_like, np.full_like)
@@ -468,8 +548,11 @@ class Program:
         elif ins.kind == "write" and isinstance(ins.fn, np.ufunc) and \
                 isinstance(kwargs.get("out"), tuple) and len(kwargs["out"]) == 1:
             rest = {k: v for k, v in kwargs.items() if k != "out"}
-            fn = functools.partial(ins.fn, **rest) if rest else ins.fn
-            call = (fn, tuple(args) + kwargs["out"])
+            if ins.fn in _OUT_BY_NAME:
+                call = (functools.partial(ins.fn, out=kwargs["out"], **rest), tuple(args))
+            else:
+                fn = functools.partial(ins.fn, **rest) if rest else ins.fn
+                call = (fn, tuple(args) + kwargs["out"])
         else:
             fn = functools.partial(ins.fn, **kwargs) if kwargs else ins.fn
             call = (fn, tuple(args))
@@ -496,7 +579,7 @@ class Program:
         for i in calls:
             self._make_call(i)
         if index in self.own_refs:
-            self.own_refs[index] = _refs(self.arrays, index)
+            self.own_refs[index] = None  # counted by bind, once no local names it
 
     # ------------------------------------------------------------ running
     def bind(self, args: tuple, kwargs: dict) -> None:
@@ -508,18 +591,41 @@ class Program:
         changed = []
         for index, get in self.externals:
             a = get(args, kwargs)
+            if index in self.shared:  # one array when traced (W and W.detach()): still one?
+                first = self.shared[index]
+                if first is None:
+                    self.shared[index] = a
+                elif a is not first:
+                    self._forget_shared()
+                    raise _Bad("two tensors that shared an array no longer do")
             if a is not self.arrays[index]:
                 ref = self.trace.values[index].array
                 if type(a) is not np.ndarray or a.shape != ref.shape or a.dtype != ref.dtype:
                     raise _Bad("an array changed shape or dtype")
                 changed.append((index, a))
+        self._forget_shared()
         for index, a in changed:
             self._rebind(index, a)
+        del changed
+        self._count_own_refs()
         arrays = self.arrays
         for index in self.escaping:  # an array given out last time and still held: a new one
             held = sum(1 for t in self.holders[index] if t._grad is arrays[index])
             if _refs(arrays, index) > self.own_refs[index] + held:
                 self._rebind(index, np.empty_like(arrays[index]))
+        self._count_own_refs()
+
+    def _forget_shared(self) -> None:
+        for index in self.shared:
+            self.shared[index] = None
+
+    def _count_own_refs(self) -> None:
+        """The program's own references to each array it gives out, counted where no
+        local variable holds one (a caller's name would look like a user's)."""
+        own = self.own_refs
+        for index in self.escaping:
+            if own[index] is None:
+                own[index] = _refs(self.arrays, index)
 
     def run(self) -> Any:
         for fn, args in self.calls:
@@ -594,6 +700,9 @@ def _fill_into(out: np.ndarray, value: Any) -> None:
     np.copyto(out, value, casting="unsafe")
 
 
+#: ufuncs whose out= NumPy 2 wants as a keyword (a third positional is deprecated)
+_OUT_BY_NAME = {np.maximum, np.minimum}
+
 _OUT_METHODS = {np.ndarray.mean, np.ndarray.std, np.ndarray.var, np.ndarray.argmax,
                 np.ndarray.argmin, np.ndarray.clip, np.ndarray.cumsum, np.ndarray.round}
 
@@ -604,8 +713,8 @@ def _into(fn: Callable, args: list, kwargs: dict, out: np.ndarray) -> tuple:
         if fn is np.power and not kwargs and isinstance(args[1], (int, float)) and args[1] == 2 \
                 and out.dtype.kind == "f":
             return np.square, (args[0], out)
-        if kwargs:
-            return functools.partial(fn, **kwargs), tuple(args) + (out,)
+        if kwargs or fn in _OUT_BY_NAME:
+            return functools.partial(fn, out=out, **kwargs), tuple(args)
         return fn, tuple(args) + (out,)
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, np.ufunc) and fn.__name__ == "reduce":
@@ -667,9 +776,12 @@ class Compiled:
                         programs.insert(0, programs.pop(k))
                     return program.run()
             program, result = self._trace(args, kwargs)
-            programs = self._cache.setdefault(key, [])
+            programs = self._cache.pop(key, [])
+            self._cache[key] = programs  # (a dict keeps order: the newest last)
             programs.insert(0, program)
             del programs[MAX_TRACES:]
+            while len(self._cache) > MAX_SIGNATURES:
+                del self._cache[next(iter(self._cache))]
             return result
 
     # ------------------------------------------------------------ tracing
@@ -680,13 +792,19 @@ class Compiled:
         state.tracer = tracer
         try:
             try:
+                for obj in _reachable(self.fn, args, kwargs):
+                    if type(obj) is not Tensor:
+                        tracer.watch(obj)
+                    elif obj.stamp < tracer.start and type(obj.data) is np.ndarray:
+                        tracer.contact(obj)
                 result = self.fn(*targs, **tkwargs)
                 tracer.check_random("outside the library's own draws")
+                tracer.check_generators()
                 outputs, output_values = _outputs(result, tracer)
             finally:
                 state.tracer = None
             del result, targs, tkwargs
-            externals, final_grads, grad_guards = self._collect(tracer)
+            externals, final_grads, grad_guards = self._collect(tracer, output_values)
             tracer.release()
             _check_nothing_escaped(tracer)
             return self._validate(tracer, externals, final_grads, grad_guards, outputs,
@@ -695,11 +813,17 @@ class Compiled:
             tracer.undo()
             raise
 
-    def _collect(self, tracer: Tracer) -> tuple:
+    def _collect(self, tracer: Tracer, output_values: list) -> tuple:
         trace = tracer.trace
+        used = set(output_values)
+        for ins in trace.instrs:
+            used.update(ins.reads())
+            used.update(ins.writes)
         externals, final_grads, guards = [], [], []
         for c in tracer.contacts.values():
             t = c.tensor
+            if c.value.index not in used and c.grad_read is None and not c.grad_written:
+                continue  # reachable from the function, never used by it
             where = c.source
             get = _arg_getter(where[1], tensor=True) if where[0] == "arg" else _data_getter(t)
             externals.append((c.value.index, get))
@@ -726,8 +850,7 @@ class Compiled:
         eager_roots = {r: trace.values[r].array.copy() for r in tracer.snapshots}
         eager_grads = [(t, _copy(t._grad)) for t, _ in final_grads]
         eager_out = _build(outputs, [v.array for v in trace.values])
-        eager_owners = [(o, copy.deepcopy(vars(o), {id(p): p for p in vars(o).get("params", ())}))
-                        for o, _ in tracer.owners]
+        eager_owners = [(o, _copy_state(vars(o))) for o, _ in tracer.owners]
         rng_after = np.random.get_state()
         for r, before in tracer.snapshots.items():
             np.copyto(trace.values[r].array, before)
@@ -831,6 +954,66 @@ def _signature(obj: Any) -> Any:
     if t is dict:
         return (dict, tuple((k, _signature(v)) for k, v in sorted(obj.items(), key=repr)))
     return ("o", id(obj))
+
+
+#: objects the search for the tensors a compiled function can reach looks at, at most
+REACH_LIMIT = 20_000
+_OPAQUE = (np.ndarray, np.generic, str, bytes, int, float, complex, type(None), type,
+           types.ModuleType, types.BuiltinFunctionType, types.CodeType)
+
+
+def _code_names(code: types.CodeType) -> Iterator[str]:
+    """The global names a function's code (and the code it defines) refers to."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_names(const)
+
+
+def _reachable(fn: Callable, args: tuple, kwargs: dict) -> list:
+    """The leaf tensors and NumPy generators ``fn`` can reach without calling anything:
+    in its arguments, its bound object, a partial's arguments, its closure, the
+    globals its code names, and the objects, containers and functions found there
+    (attributes, not properties). The trace reads each tensor through a traced value
+    from the start, so NumPy code on ``t.data`` is recorded or refused, not frozen;
+    a generator that draws during the trace is refused."""
+    found, seen, todo = [], set(), [fn, kwargs, args]
+    budget = REACH_LIMIT
+    while todo and budget:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, _OPAQUE):
+            continue
+        seen.add(id(obj))
+        budget -= 1
+        if type(obj) is Tensor:
+            if obj.op is None:
+                found.append(obj)
+        elif isinstance(obj, (np.random.Generator, np.random.RandomState)):
+            found.append(obj)
+        elif type(obj) in (list, tuple, set, frozenset):
+            todo.extend(obj)
+        elif isinstance(obj, dict):
+            todo.extend(obj.values())
+        elif isinstance(obj, types.FunctionType):
+            for cell in obj.__closure__ or ():
+                try:
+                    todo.append(cell.cell_contents)
+                except ValueError:  # a cell not filled yet
+                    pass
+            names, g = obj.__globals__, obj.__code__
+            todo.extend(names[n] for n in _code_names(g) if n in names)
+        elif isinstance(obj, types.MethodType):
+            todo += [obj.__func__, obj.__self__]
+        elif isinstance(obj, functools.partial):
+            todo += [obj.func, obj.args, obj.keywords]
+        else:
+            try:
+                attrs = object.__getattribute__(obj, "__dict__")
+            except (AttributeError, TypeError):
+                continue
+            if isinstance(attrs, dict):
+                todo.extend(attrs.values())
+    return found
 
 
 def _wrap(obj: Any, tracer: Tracer, path: tuple) -> Any:
