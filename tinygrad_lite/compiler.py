@@ -1063,7 +1063,8 @@ def _check_nothing_escaped(tracer: Tracer) -> None:
     a global) would keep the traced call's numbers forever: refused."""
     for c in tracer.contacts.values():
         c.value = c.grad_value = None
-    gc.collect()
+    if len(tracer.trace.handed_out):  # (a full collection only when something is left)
+        gc.collect()
     alive = list(tracer.trace.handed_out)
     if alive:
         v = alive[0]

@@ -8,6 +8,7 @@ commented block per local rule. No op's math is written here.
 from __future__ import annotations
 
 import keyword
+import math
 import operator
 import re
 from typing import Any, Mapping, Optional
@@ -16,6 +17,7 @@ import numpy as np
 
 from .autograd import propagate
 from .tensor import Tensor
+from .ops import _erf
 from .trace import Ref, Trace, TraceNamespace, Traced, refs_in
 
 __all__ = ["backward_source", "BackwardSource"]
@@ -34,7 +36,7 @@ class BackwardSource(str):
     parameters: tuple
 
     def function(self) -> Any:
-        env = {"np": np, "CONSTANTS": self.constants}
+        env = {"np": np, "math": math, "CONSTANTS": self.constants}
         exec(compile(str(self), "<backward_source>", "exec"), env)
         return env["backward"]
 
@@ -198,6 +200,7 @@ class _Emitter:
         self.tags: dict = {}         # id(node) -> its backward tag (one tuple per node)
         self.aliases: list = []      # (instruction position, name, value index)
         self.user_values: set = set()  # values printed under a name the user chose
+        self.helpers: set = set()    # functions NumPy lacks, defined before backward
 
     def _unique(self, base: str) -> str:
         name, k = base, 1
@@ -350,12 +353,14 @@ class _Emitter:
         signature += [f"{k}=CONSTANTS[{k!r}]" for k in self.large]
         wrt = ", ".join(labels.get(id(t), t.name) for t in params if t.requires_grad)
         root_name = self.node_names.get(id(root), "the root")
-        head = ["import numpy as np", "", "",
-                f"def backward({', '.join(signature)}):",
-                f'    """Recompute the forward pass, then d{root_name}/d({wrt}): one block per '
-                f'local rule,',
-                '    each commented with its op and rule (written by tinygrad_lite.backward_source)."""',
-                "    # ---- forward"]
+        head = (["import math"] if self.helpers else []) + ["import numpy as np", "", ""]
+        for helper in sorted(self.helpers):
+            head += helper.splitlines() + ["", ""]
+        head += [f"def backward({', '.join(signature)}):",
+                 f'    """Recompute the forward pass, then d{root_name}/d({wrt}): one block per '
+                 f'local rule,',
+                 '    each commented with its op and rule (written by tinygrad_lite.backward_source)."""',
+                 "    # ---- forward"]
         body = "\n".join(head + lines + ["    return {"] + out_lines + ["    }"]) + "\n"
         src = BackwardSource(body)
         src.constants = dict(self.large)
@@ -451,7 +456,10 @@ class _Emitter:
     def _call(self, fn: Any, args: tuple, kwargs: dict, operand: Any) -> str:
         name = getattr(fn, "__name__", "f")
         owner = getattr(fn, "__self__", None)
-        if isinstance(owner, np.ufunc):
+        if fn is _erf:
+            self.helpers.add(_ERF_HELPER)
+            qual = "erf"
+        elif isinstance(owner, np.ufunc):
             qual = f"np.{owner.__name__}.{name}"
         elif isinstance(fn, np.ufunc) or getattr(np, name, None) is fn:
             qual = f"np.{name}"
@@ -526,6 +534,11 @@ class _Emitter:
             return f"np.{np.dtype(v).name}"
         if isinstance(v, float):
             return _float(v)
+        if type(v) in (tuple, list):  # an index of arrays (np.add.at's)
+            inner = ", ".join(self._literal(x, floats) for x in v)
+            if type(v) is list:
+                return f"[{inner}]"
+            return f"({inner}{',' if len(v) == 1 else ''})"
         return repr(v)
 
     def _scalar(self, s: Any, floats: Optional[set]) -> str:
@@ -540,6 +553,13 @@ class _Emitter:
 
 
 _NO_VALUE = getattr(np, "_NoValue", object())
+
+#: NumPy has no erf: the engine's, the C library's erf element by element
+_ERF_HELPER = '''def erf(x):
+    """The error function, element by element (math.erf), in x's float dtype."""
+    x = np.asarray(x)
+    out = np.vectorize(math.erf, otypes=[np.float64])(x)
+    return out.astype(x.dtype) if x.dtype.kind == "f" else out'''
 
 
 def _float(x: float) -> str:

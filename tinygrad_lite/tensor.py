@@ -12,7 +12,8 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import ops
-from .autograd import Group, Hold, enable_grad, modify, propagate, share_stamps, stamps, state
+from .autograd import (Group, Hold, enable_grad, is_traced, modify, propagate, share_stamps,
+                       stamps, state)
 from .ops import NP, sum_axes
 
 _EMPTY: dict = {}
@@ -29,7 +30,7 @@ def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
     if isinstance(data, np.ndarray):
         arr = data
     else:
-        if state.tracer is not None and state.tracer.owns(data):
+        if is_traced(data):
             return data  # an array of tl.compile's trace
         try:
             arr = np.asarray(data)
@@ -501,7 +502,7 @@ class Tensor:
     def __pow__(self, exponent):
         """``x ** 2`` (a number: the ``pow`` gate, its exponent printed in diagrams) or
         ``x ** y`` (a tensor or array: the ``power`` gate, differentiable in y too)."""
-        if isinstance(exponent, (Tensor, np.ndarray, list)):
+        if isinstance(exponent, (Tensor, np.ndarray, list)) or is_traced(exponent):
             return apply(ops.Power, (self, exponent), _EMPTY)
         if not isinstance(exponent, (numbers.Real, np.bool_)):
             raise TypeError(f"pow: the exponent must be a number, a Tensor or an array, got "
@@ -511,7 +512,7 @@ class Tensor:
     def __rpow__(self, base):
         """``2 ** x``, ``0 ** x``, ``(-2) ** x``: any base NumPy takes (a negative base has
         a real power for integer exponents only; elsewhere NumPy's nan)."""
-        if not isinstance(base, (numbers.Real, np.bool_, np.ndarray, list)):
+        if not isinstance(base, (numbers.Real, np.bool_, np.ndarray, list)) and not is_traced(base):
             raise TypeError(f"pow: the base must be a number or an array, got {type(base).__name__}")
         return apply(ops.Power, (base, self), _EMPTY)
 
@@ -971,7 +972,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     no gradient. Comparisons of tensors give NumPy boolean arrays, the usual condition:
     ``tl.where(x > 0.5, a, b)``."""
     cond = _plain(condition)
-    if state.tracer is None or not state.tracer.owns(cond):
+    if not is_traced(cond):
         cond = np.asarray(cond, dtype=bool)
     elif cond.dtype != bool:
         cond = cond.astype(bool)

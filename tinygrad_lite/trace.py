@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .ops import NumpyNamespace, _is_basic
+from .ops import NumpyNamespace, _erf, _is_basic
 
 __all__ = ["TraceError", "Trace", "Traced", "TraceNamespace", "Instr", "Value", "Ref"]
 
@@ -511,6 +511,11 @@ class TraceNamespace(NumpyNamespace):
 
     #: a view (the NumPy namespace copies small arrays; the values are the same)
     spread = staticmethod(np.broadcast_to)
+
+    @staticmethod
+    def erf(x: Any) -> Any:
+        """One recorded call of the element-by-element erf (it reads values in Python)."""
+        return x.trace.call(_erf, (x,)) if type(x) is Traced else _erf(x)
 
     @staticmethod
     def scatter_add(g: Any, shape: tuple, index: Any) -> Any:
