@@ -112,6 +112,39 @@ def test_short_sweep_prints_table_and_best():
     assert "best validation accuracy achieved during cross-validation" in r.stdout
 
 
+def test_compile_prints_and_saves_the_numbers_of_a_run_without_it(tmp_path):
+    """--compile replays one traced step: every printed number and the saved net are
+    those of the eager run (only the timing and the training line's mark differ)."""
+    runs = {}
+    for name, extra in (("eager", ()), ("compiled", ("--compile",))):
+        r = run("--iters", "300", "--skip-gradcheck", "--quiet", "--out", str(tmp_path / name),
+                *extra)
+        assert r.returncode == 0, r.stdout + r.stderr
+        runs[name] = r.stdout
+    assert ", compiled (tl.compile)" in runs["compiled"] and "compiled" not in runs["eager"]
+
+    def numbers(text):  # the final loss and the accuracies, as printed
+        return [ln.split("final loss")[-1] if "final loss" in ln else ln
+                for ln in text.splitlines() if "final loss" in ln or "accuracy:" in ln]
+    assert numbers(runs["compiled"]) == numbers(runs["eager"])
+    assert len(numbers(runs["eager"])) == 3
+    with np.load(tmp_path / "eager" / "two_layer_net.npz") as a, \
+            np.load(tmp_path / "compiled" / "two_layer_net.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+    eager, compiled = (json.loads((tmp_path / n / "run.json").read_text()) for n in runs)
+    assert compiled["results"] == eager["results"] and compiled["settings"]["compile"] is True
+
+
+def test_compile_with_a_sweep_gives_the_same_table():
+    args = ("--sweep", "--sweep-iters", "100", "--sweep-lrs", "1.0", "0.1", "--sweep-regs",
+            "1e-4", "--skip-gradcheck", "--no-out", "--workers", "1")
+    eager, compiled = run(*args), run(*args, "--compile")
+    assert eager.returncode == compiled.returncode == 0, eager.stderr + compiled.stderr
+    rows = [[ln for ln in r.stdout.splitlines() if ln.startswith(("lr ", "best"))]
+            for r in (eager, compiled)]
+    assert rows[0] == rows[1] and len(rows[0]) == 3
+
+
 # ----------------------------------------------------------------- every flag checked first
 
 @pytest.mark.parametrize("argv, flag", [

@@ -95,6 +95,46 @@ def test_toy_training_as_the_notebook(toy):
     assert abs(stats["loss_history"][-1] - 0.017149607938732093) < 1e-12
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_train_compiled_gives_eager_numbers(dtype):
+    """compile=True replays one traced step: the same stats, parameters and gradients."""
+    X, y = spiral(100, 3, seed=0)
+    X_val, y_val = spiral(50, 3, seed=1)
+    runs = []
+    for compiled in (False, True):
+        np.random.seed(0)
+        net = TwoLayerNet(2, 50, 3, std=1e-2, dtype=dtype)
+        np.random.seed(1)  # the same batches
+        stats = net.train(X.astype(dtype), y, X_val.astype(dtype), y_val, learning_rate=1.0,
+                          learning_rate_decay=0.9, reg=1e-3, num_iters=200, batch_size=64,
+                          compile=compiled)
+        runs.append((stats, net))
+    (eager, eager_net), (stats, net) = runs
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(stats["loss_history"], eager["loss_history"], rtol=tol)
+    assert stats["train_acc_history"] == eager["train_acc_history"]
+    assert stats["val_acc_history"] == eager["val_acc_history"]
+    assert stats["loss_history"][-1] < 0.8 * stats["loss_history"][0]  # it trains
+    for k in ("W1", "b1", "W2", "b2"):
+        np.testing.assert_allclose(net.params[k], eager_net.params[k], rtol=tol, atol=tol * 1e-3)
+        np.testing.assert_allclose(net._by_name[k].grad, eager_net._by_name[k].grad, rtol=tol,
+                                   atol=tol * 1e-3)
+
+
+def test_train_compiled_stops_a_diverging_run_as_eagerly():
+    X, y = spiral()
+    errors = []
+    for compiled in (False, True):
+        np.random.seed(0)
+        net = TwoLayerNet(2, 100, 3, std=1e-1)
+        before = net.params.copy()
+        with pytest.raises(tl.models.TrainingDivergedError) as e, np.errstate(all="ignore"):
+            net.train(X, y, X, y, learning_rate=1e6, num_iters=2000, compile=compiled)
+        errors.append(e.value.iteration)
+        assert all(np.array_equal(before[k], net.params[k]) for k in before)
+    assert errors[0] == errors[1]
+
+
 def test_lr_decay_fires_once_per_epoch_including_it0():
     X, y = spiral(100, 3, seed=0)  # N=300, batch 200: iterations_per_epoch = 1.5
     np.random.seed(0)

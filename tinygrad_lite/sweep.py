@@ -94,7 +94,8 @@ def sweep(X: Any, y: Any, X_val: Any, y_val: Any, learning_rates: Sequence[float
           l2_half: bool = False, dtype: Any = np.float64, num_classes: Optional[int] = None,
           learning_rate_decay: float = 0.95, num_iters: int = 100, batch_size: int = 200,
           seed: int = 0, workers: int = 1, scheduler: Any = None, verbose: bool = False,
-          on_result: Optional[Callable[[SweepPoint], None]] = None) -> SweepResult:
+          on_result: Optional[Callable[[SweepPoint], None]] = None,
+          compile: bool = False) -> SweepResult:  # noqa: A002  (train's keyword)
     """Train one ``TwoLayerNet(D, hidden_size, num_classes, std, l2_half, dtype)`` per
     ``(learning rate, reg)`` pair with ``net.train(X, y, X_val, y_val, ...)`` and
     return every pair's accuracies and the best net.
@@ -119,6 +120,8 @@ def sweep(X: Any, y: Any, X_val: Any, y_val: Any, learning_rates: Sequence[float
 
     ``verbose`` prints each configuration's line (``str(point)``, seed 001's format)
     as it finishes; ``on_result(point)`` is called likewise, in this process.
+    ``compile=True`` trains each net with ``train(..., compile=True)`` (``tl.compile``:
+    the same numbers).
 
     A configuration whose training diverges (``TrainingDivergedError``: a learning rate
     too high) is recorded as diverged, as seed 001's loop records its nan loss, and the
@@ -149,7 +152,7 @@ def sweep(X: Any, y: Any, X_val: Any, y_val: Any, learning_rates: Sequence[float
     grid = [(lr, reg) for lr in lrs for reg in regs]
     spec = dict(hidden_size=hidden_size, num_classes=num_classes, std=float(std), l2_half=bool(l2_half),
                 dtype=np.dtype(dtype), learning_rate_decay=float(learning_rate_decay),
-                num_iters=num_iters, batch_size=batch_size, seed=seed)
+                num_iters=num_iters, batch_size=batch_size, seed=seed, compile=bool(compile))
     if scheduler is not None:
         finished = _run_on_dask(scheduler, (X, y, X_val, y_val), spec, grid)
     elif workers > 1 and len(grid) > 1:
@@ -191,7 +194,8 @@ def _train_point(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndar
                                   l2_half=spec["l2_half"], dtype=spec["dtype"])
                 stats = net.train(X, y, X_val, y_val, learning_rate=lr,
                                   learning_rate_decay=spec["learning_rate_decay"], reg=reg,
-                                  num_iters=spec["num_iters"], batch_size=spec["batch_size"])
+                                  num_iters=spec["num_iters"], batch_size=spec["batch_size"],
+                                  compile=spec["compile"])
             finally:
                 np.random.set_state(caller_state)
         point = SweepPoint(lr, reg, float((net.predict(X) == y).mean()),
