@@ -1023,3 +1023,108 @@ def test_every_op_replays_its_forward_and_backward(name, data):
             for t, g in zip(grads, expected):
                 np.testing.assert_allclose(t.grad, g, rtol=1e-12, atol=0, err_msg=case.desc)
     assert compiled.traces == 1
+
+
+# ----------------------------------------------------------------- Python state a replay reads
+
+def test_a_module_switched_to_eval_traces_again():
+    """Dropout reads the module's mode in Python: a replay holds only while it is the
+    same."""
+    from tinygrad_lite import nn
+
+    def make():
+        np.random.seed(0)
+        return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+    eager, model = make(), make()
+    X, _ = toy_data()
+    forward = tl.compile(lambda X: model(X).sum())
+    for mode in (True, False, True, False):
+        eager.train(mode)
+        model.train(mode)
+        np.random.seed(1)
+        expected = eager(X).sum()
+        np.random.seed(1)
+        assert_close(forward(X), expected)
+    assert forward.traces == 2
+
+
+def test_a_parameter_that_stops_requiring_grad_traces_again():
+    X, y = toy_data()
+    nets = HandNet(), HandNet()
+
+    def make(net):
+        def step(X, y):
+            loss = net.loss(X, y)
+            loss.backward()
+            with tl.no_grad():
+                for p in net.parameters():
+                    if p.grad is not None:
+                        p -= 0.05 * p.grad
+                    p.grad = None
+            return loss
+        return step
+    eager, compiled = make(nets[0]), tl.compile(make(nets[1]))
+    for frozen in (False, True, False):
+        for net in nets:
+            net.W1.requires_grad_(not frozen)
+        run_both(eager, nets[0].parameters(), compiled, nets[1].parameters(), [(X, y)] * 2)
+    assert compiled.traces == 2
+
+
+def test_compile_on_a_method_traces_per_instance():
+    X, y = toy_data()
+
+    class Trainer:
+        def __init__(self):
+            self.net = HandNet()
+            self.opt = optim.SGD(self.net.parameters(), lr=0.05)
+
+        def step(self, X, y):
+            self.opt.zero_grad()
+            loss = self.net.loss(X, y)
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    class CompiledTrainer(Trainer):
+        step = tl.compile(Trainer.step)
+
+    eager = [Trainer(), Trainer()]
+    compiled = [CompiledTrainer(), CompiledTrainer()]
+    for i in range(6):
+        e, c = eager[i % 2], compiled[i % 2]
+        run_both(e.step, e.net.parameters(), c.step, c.net.parameters(), [(X, y)])
+    assert CompiledTrainer.step.traces == 2
+
+
+def test_an_object_that_dies_cannot_lend_its_id_to_a_new_one():
+    """The cache keeps the objects a signature names by identity alive."""
+    X, y = toy_data()
+
+    def step(net, X, y):
+        loss = net.loss(X, y)
+        loss.backward()
+        with tl.no_grad():
+            for p in net.parameters():
+                p -= 0.05 * p.grad
+                p.grad = None
+        return loss
+    compiled = tl.compile(step)
+
+    def train_a_new_net():
+        net, eager_net = HandNet(), HandNet()
+        run_both(lambda X, y: step(eager_net, X, y), eager_net.parameters(),
+                 lambda X, y: compiled(net, X, y), net.parameters(), [(X, y)] * 2)
+    for _ in range(4):  # a new net each time, the old one dropped
+        train_a_new_net()
+
+
+def test_a_memmap_argument_is_an_input(tmp_path):
+    X, y = toy_data()
+    mapped = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="w+", shape=X.shape)
+    mapped[...] = X
+    e, c = _pair()
+    for _ in range(3):
+        run_both(e[0], e[1], c[0], c[1], [(mapped, y)])
+        mapped *= 0.5
+    assert c[0].traces == 1

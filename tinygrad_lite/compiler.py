@@ -754,6 +754,11 @@ class Compiled:
     def __repr__(self) -> str:
         return f"<tl.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        """``@tl.compile`` on a method: bound to the instance, which is an argument
+        (each instance its own traces)."""
+        return self if obj is None else types.MethodType(self, obj)
+
     def clear(self) -> None:
         """Forget every trace (the next call traces again)."""
         with self._lock:
@@ -763,11 +768,14 @@ class Compiled:
         if state.tracer is not None or state.anomaly:
             # inside another trace: part of it; under detect_anomaly: checked eagerly
             return self.fn(*args, **kwargs)
-        key = (state.grad_enabled, _signature(args), _signature(kwargs))
+        identified: list = []
+        key = (state.grad_enabled, _signature(args, identified), _signature(kwargs, identified))
         with self._lock:
             programs = self._cache.get(key)
             if programs:
-                for k, program in enumerate(programs):
+                for k, (program, guards, _) in enumerate(programs):
+                    if not all(getattr(obj, name) == value for obj, name, value in guards):
+                        continue
                     try:
                         program.bind(args, kwargs)
                     except _Bad:
@@ -775,10 +783,10 @@ class Compiled:
                     if k:
                         programs.insert(0, programs.pop(k))
                     return program.run()
-            program, result = self._trace(args, kwargs)
+            (program, guards), result = self._trace(args, kwargs)
             programs = self._cache.pop(key, [])
             self._cache[key] = programs  # (a dict keeps order: the newest last)
-            programs.insert(0, program)
+            programs.insert(0, (program, guards, identified))
             del programs[MAX_TRACES:]
             while len(self._cache) > MAX_SIGNATURES:
                 del self._cache[next(iter(self._cache))]
@@ -786,13 +794,15 @@ class Compiled:
 
     # ------------------------------------------------------------ tracing
     def _trace(self, args: tuple, kwargs: dict) -> tuple:
+        """Trace a call: ((the program, its guards), the call's result)."""
         tracer = Tracer()
         self.traces += 1
         targs, tkwargs = _wrap(args, tracer, ()), _wrap(kwargs, tracer, ("kw",))
         state.tracer = tracer
         try:
             try:
-                for obj in _reachable(self.fn, args, kwargs):
+                reached, modes = _reachable(self.fn, args, kwargs)
+                for obj in reached:
                     if type(obj) is not Tensor:
                         tracer.watch(obj)
                     elif obj.stamp < tracer.start and type(obj.data) is np.ndarray:
@@ -806,9 +816,14 @@ class Compiled:
             del result, targs, tkwargs
             externals, final_grads, grad_guards = self._collect(tracer, output_values)
             tracer.release()
+            # what the replay assumes of Python flags: the same modes, the same tensors
+            # requiring grad (a change traces again)
+            guards = modes + [(c.tensor, "requires_grad", c.tensor.requires_grad)
+                              for c in tracer.contacts.values()]
             _check_nothing_escaped(tracer)
-            return self._validate(tracer, externals, final_grads, grad_guards, outputs,
-                                  output_values, args, kwargs)
+            program, result = self._validate(tracer, externals, final_grads, grad_guards,
+                                             outputs, output_values, args, kwargs)
+            return (program, guards), result
         except BaseException:
             tracer.undo()
             raise
@@ -927,22 +942,30 @@ def _arg_getter(path: tuple, tensor: bool) -> Callable:
         obj: Any = kwargs if path and path[0] == "kw" else args
         for p in path[1:] if path and path[0] == "kw" else path:
             obj = obj[p]
-        return obj.data if isinstance(obj, Tensor) else obj
+        return obj.data if isinstance(obj, Tensor) else _plain_array(obj)
     if len(path) == 1 and not (path and path[0] == "kw"):
         k = path[0]
-        return (lambda args, kwargs: args[k].data) if tensor else (lambda args, kwargs: args[k])
+        if tensor:
+            return lambda args, kwargs: args[k].data
+        return lambda args, kwargs: _plain_array(args[k])
     return get
 
 
-def _signature(obj: Any) -> Any:
+def _plain_array(a: Any) -> Any:
+    return a if type(a) is np.ndarray or not isinstance(a, np.ndarray) else a.view(np.ndarray)
+
+
+def _signature(obj: Any, identified: list) -> Any:
     """What a trace depends on in the arguments: shapes and dtypes of arrays and
     tensors, the values of Python constants, the identity of tensors that require
-    grad (parameters passed in) and of other objects."""
+    grad (parameters passed in) and of other objects (appended to ``identified``:
+    the cache keeps them alive, so no other object can take their id)."""
     t = type(obj)
-    if t is np.ndarray:
+    if t is np.ndarray or isinstance(obj, np.ndarray):
         return ("a", obj.shape, obj.dtype.str)
     if t is Tensor:
         if obj.requires_grad:
+            identified.append(obj)
             return ("p", id(obj))
         return ("t", obj.shape, obj.dtype.str)
     if t in (int, float, bool, str, bytes, complex) or obj is None or isinstance(obj, np.generic):
@@ -950,9 +973,11 @@ def _signature(obj: Any) -> Any:
             return (t, "nan")
         return (t, obj)
     if t in (tuple, list):
-        return (t, tuple(_signature(o) for o in obj))
+        return (t, tuple(_signature(o, identified) for o in obj))
     if t is dict:
-        return (dict, tuple((k, _signature(v)) for k, v in sorted(obj.items(), key=repr)))
+        return (dict, tuple((k, _signature(v, identified))
+                            for k, v in sorted(obj.items(), key=repr)))
+    identified.append(obj)
     return ("o", id(obj))
 
 
@@ -970,14 +995,15 @@ def _code_names(code: types.CodeType) -> Iterator[str]:
             yield from _code_names(const)
 
 
-def _reachable(fn: Callable, args: tuple, kwargs: dict) -> list:
+def _reachable(fn: Callable, args: tuple, kwargs: dict) -> tuple:
     """The leaf tensors and NumPy generators ``fn`` can reach without calling anything:
     in its arguments, its bound object, a partial's arguments, its closure, the
     globals its code names, and the objects, containers and functions found there
     (attributes, not properties). The trace reads each tensor through a traced value
     from the start, so NumPy code on ``t.data`` is recorded or refused, not frozen;
-    a generator that draws during the trace is refused."""
-    found, seen, todo = [], set(), [fn, kwargs, args]
+    a generator that draws during the trace is refused. Also the modes found
+    (``(module, "training", value)``: dropout reads it in Python)."""
+    found, modes, seen, todo = [], [], set(), [fn, kwargs, args]
     budget = REACH_LIMIT
     while todo and budget:
         obj = todo.pop()
@@ -1013,15 +1039,17 @@ def _reachable(fn: Callable, args: tuple, kwargs: dict) -> list:
                 continue
             if isinstance(attrs, dict):
                 todo.extend(attrs.values())
-    return found
+                if type(attrs.get("training")) is bool:
+                    modes.append((obj, "training", attrs["training"]))
+    return found, modes
 
 
 def _wrap(obj: Any, tracer: Tracer, path: tuple) -> Any:
     """The arguments the traced call sees: arrays become traced inputs, tensors that
     do not require grad hold a traced input."""
     t = type(obj)
-    if t is np.ndarray:
-        return tracer.trace.external(obj, "input", source=("arg", path))
+    if isinstance(obj, np.ndarray):  # (a subclass, such as a memmap, as its plain array)
+        return tracer.trace.external(_plain_array(obj), "input", source=("arg", path))
     if isinstance(obj, Tensor):
         if not obj.requires_grad and obj.op is None:
             tracer.contact(obj, "input", source=("arg", path))
