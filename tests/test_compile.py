@@ -1128,3 +1128,25 @@ def test_a_memmap_argument_is_an_input(tmp_path):
         run_both(e[0], e[1], c[0], c[1], [(mapped, y)])
         mapped *= 0.5
     assert c[0].traces == 1
+
+
+def test_a_returned_view_of_a_parameter_is_read_only_as_eagerly():
+    X, _ = toy_data()
+
+    def make():
+        W = tl.Tensor(np.random.RandomState(0).randn(4, 3), requires_grad=True)
+
+        def forward(X):
+            return (X @ W).sum(), W.T
+        return forward, W
+    eager, We = make()
+    forward, Wc = make()
+    compiled = tl.compile(forward)
+    for _ in range(2):
+        (le, te), (lc, tc) = eager(X), compiled(X)
+        assert_close(lc, le)
+        np.testing.assert_array_equal(tc.data, te.data)
+        for t in (te, tc):
+            with pytest.raises(ValueError, match="read-only"):
+                t.data[0, 0] = 1.0
+    np.testing.assert_array_equal(Wc.data, We.data)

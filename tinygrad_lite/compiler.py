@@ -646,6 +646,10 @@ def _build(obj: Any, arrays: list) -> Any:
     if t is Ref:
         return arrays[obj.index]
     if t is _TensorOut:
+        if obj.read_only:
+            view = arrays[obj.index].view()
+            view.flags.writeable = False
+            return _new(view)
         return _new(arrays[obj.index])
     if t is _ConstOut:
         return obj.value.copy()
@@ -657,11 +661,13 @@ def _build(obj: Any, arrays: list) -> Any:
 
 
 class _TensorOut:
-    """A returned tensor: a new plain Tensor of the value's array at each call."""
-    __slots__ = ("index",)
+    """A returned tensor: a new plain Tensor of the value's array at each call
+    (read-only when eager's was: a graph node that is a view of another array)."""
+    __slots__ = ("index", "read_only")
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, read_only: bool = False) -> None:
         self.index = index
+        self.read_only = read_only
 
 
 class _ConstOut:
@@ -1076,7 +1082,8 @@ def _outputs(result: Any, tracer: Tracer) -> tuple:
                 if obj.stamp < tracer.start:
                     return obj  # a tensor from outside: the same object
                 values.append(d.index)
-                return _TensorOut(d.index)
+                view = tracer.trace.values[d.index].root != d.index
+                return _TensorOut(d.index, read_only=view and obj.op is not None)
             return obj if obj.stamp < tracer.start else _ConstOut(d)
         if t in (tuple, list):
             return t(convert(o) for o in obj)
