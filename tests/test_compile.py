@@ -1150,3 +1150,27 @@ def test_a_returned_view_of_a_parameter_is_read_only_as_eagerly():
             with pytest.raises(ValueError, match="read-only"):
                 t.data[0, 0] = 1.0
     np.testing.assert_array_equal(Wc.data, We.data)
+
+
+def test_a_graph_kept_alive_across_calls_guards_as_eagerly():
+    """A graph recorded before a call and not backwarded holds the parameters' arrays
+    read-only: the replay's update lifts that guard as eager's does, and stamps the
+    parameters, so the old graph's backward raises instead of using the new values."""
+    X, y = toy_data()
+    e, c = _pair(update="adam")
+    for _ in range(4):
+        old = [e[1][0].sum() * 2, c[1][0].sum() * 2]  # graphs over W1, kept
+        _both(e, c, X, y)
+        for graph in old:
+            with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+                graph.backward()
+    assert c[0].traces == 1
+    e, c = _pair(update="no_grad")
+    for _ in range(3):
+        old = [(X @ e[1][0]).sum(), (X @ c[1][0]).sum()]
+        assert not c[1][0].data.flags.writeable  # held by the graph
+        _both(e, c, X, y)
+        assert not c[1][0].data.flags.writeable  # and still, after the replay
+        for graph in old:
+            with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+                graph.backward()

@@ -248,9 +248,7 @@ def modify(t: "Tensor", write: Callable[[np.ndarray], Any]) -> Any:
     if state.tracer is not None:
         return state.tracer.modify(t, write)
     arr = t.data
-    # the guarded arrays to open for this write: the array, or the one it is a view of
-    guarded = [a for a in (arr.base, arr) if a is not None and not a.flags.writeable
-               and (is_held(a) or a is arr and is_held(arr.base))]
+    guarded = guarded_arrays(arr)
     for a in guarded:
         a.setflags(write=True)
     try:
@@ -260,6 +258,13 @@ def modify(t: "Tensor", write: Callable[[np.ndarray], Any]) -> Any:
             a.setflags(write=False)
     stamp_write(t)
     return result
+
+
+def guarded_arrays(arr: np.ndarray) -> list:
+    """The read-only guards a library write into ``arr`` must lift (and set again
+    after it): on the array, or on the one it is a view of."""
+    return [a for a in (arr.base, arr) if a is not None and not a.flags.writeable
+            and (is_held(a) or a is arr and is_held(arr.base))]
 
 
 def stamp_write(t: "Tensor") -> None:

@@ -16,6 +16,7 @@ list of NumPy calls writing into preallocated buffers (``out=``).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import operator
@@ -27,7 +28,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .autograd import propagate, stamp_write, stamps, state
+from .autograd import guarded_arrays, propagate, stamp_write, stamps, state
 from .tensor import (GradientShapeError, Tensor, _checked_grad, _fail, _lift_all, _make, _new,
                      _tensors, share_stamps)
 from .trace import Ref, Trace, TraceError, Traced, TraceNamespace, resolve
@@ -166,7 +167,8 @@ class Tracer:
         root = self.trace.values[d.index].root
         self.trace.writable.add(root)
         try:
-            result = write(d)
+            with _library_write([d.array]):  # as eagerly: a guard of a live graph lifted
+                result = write(d)
         finally:
             self.trace.writable.discard(root)
         stamp_write(t)
@@ -346,7 +348,8 @@ class Tracer:
         """Put everything the traced call changed back as it was before it."""
         self.release()
         for root, before in self.snapshots.items():
-            np.copyto(self.trace.values[root].array, before)
+            with _library_write([self.trace.values[root].array]):
+                np.copyto(self.trace.values[root].array, before)
         for c in self.contacts.values():
             c.tensor._grad = c.grad
         for owner, saved in self.owners:
@@ -743,6 +746,45 @@ def _into(fn: Callable, args: list, kwargs: dict, out: np.ndarray) -> tuple:
 
 # ----------------------------------------------------------------- compile
 
+class _Entry:
+    """A cached trace: its program; the Python flags it assumes (``(object, attribute,
+    value)``); the tensors whose arrays it writes; the objects its signature names by
+    identity (kept alive, so no other object takes their id)."""
+    __slots__ = ("program", "guards", "written", "identified")
+
+    def __init__(self, program: Program, guards: list, written: list) -> None:
+        self.program, self.guards, self.written = program, guards, written
+        self.identified: list = []
+
+
+def _run(program: Program, written: list) -> Any:
+    """Replay ``program`` as the library's own write into the ``written`` tensors: the
+    read-only guards of a live graph lifted for it, the tensors stamped after it (a
+    backward over a graph that used the old values then raises, as eagerly)."""
+    guarded = [a for t in written if not t.data.flags.writeable for a in guarded_arrays(t.data)]
+    for a in guarded:
+        a.setflags(write=True)
+    try:
+        return program.run()
+    finally:
+        for a in reversed(guarded):
+            a.setflags(write=False)
+        for t in written:
+            stamp_write(t)
+
+
+@contextlib.contextmanager
+def _library_write(arrays: list) -> Iterator[None]:
+    guarded = [a for arr in arrays for a in guarded_arrays(arr)]
+    for a in guarded:
+        a.setflags(write=True)
+    try:
+        yield
+    finally:
+        for a in reversed(guarded):
+            a.setflags(write=False)
+
+
 class Compiled:
     """A function traced once per argument signature and replayed (``tl.compile``)."""
 
@@ -779,20 +821,21 @@ class Compiled:
         with self._lock:
             programs = self._cache.get(key)
             if programs:
-                for k, (program, guards, _) in enumerate(programs):
-                    if not all(getattr(obj, name) == value for obj, name, value in guards):
+                for k, entry in enumerate(programs):
+                    if not all(getattr(obj, name) == value for obj, name, value in entry.guards):
                         continue
                     try:
-                        program.bind(args, kwargs)
+                        entry.program.bind(args, kwargs)
                     except _Bad:
                         continue
                     if k:
                         programs.insert(0, programs.pop(k))
-                    return program.run()
-            (program, guards), result = self._trace(args, kwargs)
+                    return _run(entry.program, entry.written)
+            entry, result = self._trace(args, kwargs)
+            entry.identified = identified
             programs = self._cache.pop(key, [])
             self._cache[key] = programs  # (a dict keeps order: the newest last)
-            programs.insert(0, (program, guards, identified))
+            programs.insert(0, entry)
             del programs[MAX_TRACES:]
             while len(self._cache) > MAX_SIGNATURES:
                 del self._cache[next(iter(self._cache))]
@@ -820,7 +863,7 @@ class Compiled:
             finally:
                 state.tracer = None
             del result, targs, tkwargs
-            externals, final_grads, grad_guards = self._collect(tracer, output_values)
+            externals, final_grads, grad_guards, written = self._collect(tracer, output_values)
             tracer.release()
             # what the replay assumes of Python flags: the same modes, the same tensors
             # requiring grad (a change traces again)
@@ -828,8 +871,8 @@ class Compiled:
                               for c in tracer.contacts.values()]
             _check_nothing_escaped(tracer)
             program, result = self._validate(tracer, externals, final_grads, grad_guards,
-                                             outputs, output_values, args, kwargs)
-            return (program, guards), result
+                                             outputs, output_values, written, args, kwargs)
+            return _Entry(program, guards, written), result
         except BaseException:
             tracer.undo()
             raise
@@ -861,10 +904,14 @@ class Compiled:
         for i, v in enumerate(trace.values):
             if v.kind == "input" and isinstance(v.source, tuple) and v.source[0] == "arg":
                 externals.append((i, _arg_getter(v.source[1], tensor=False)))
-        return externals, final_grads, guards
+        written_roots = {trace.values[w].root for ins in trace.instrs for w in ins.writes}
+        written = [c.tensor for c in tracer.contacts.values()
+                   if c.value is not None and trace.values[c.value.index].root in written_roots]
+        return externals, final_grads, guards, written
 
     def _validate(self, tracer: Tracer, externals: list, final_grads: list, grad_guards: list,
-                  outputs: Any, output_values: list, args: tuple, kwargs: dict) -> tuple:
+                  outputs: Any, output_values: list, written: list, args: tuple,
+                  kwargs: dict) -> tuple:
         """Replay the program from the state before the call: it must give what the
         traced call gave, bit for bit, or the call is undone and refused."""
         trace = tracer.trace
@@ -874,7 +921,8 @@ class Compiled:
         eager_owners = [(o, _copy_state(vars(o))) for o, _ in tracer.owners]
         rng_after = np.random.get_state()
         for r, before in tracer.snapshots.items():
-            np.copyto(trace.values[r].array, before)
+            with _library_write([trace.values[r].array]):
+                np.copyto(trace.values[r].array, before)
         for c in tracer.contacts.values():
             c.tensor._grad = c.grad
         for owner, saved in tracer.owners:
@@ -885,7 +933,7 @@ class Compiled:
         except _Bad as e:
             raise TraceError(f"tl.compile: the recorded program cannot be replayed ({e})") from None
         program.bind(args, kwargs)
-        result = program.run()
+        result = _run(program, written)
         diffs = []
         for r, expected in eager_roots.items():
             if not _same(trace.values[r].array, expected):
