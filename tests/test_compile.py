@@ -1174,3 +1174,32 @@ def test_a_graph_kept_alive_across_calls_guards_as_eagerly():
         for graph in old:
             with pytest.raises(RuntimeError, match="modified by an in-place operation"):
                 graph.backward()
+
+
+def test_a_backward_into_a_graph_recorded_before_the_call_is_refused():
+    W = tl.Tensor(np.ones((4, 3)), requires_grad=True)
+    X, _ = toy_data()
+    h = (X @ W).tanh()  # recorded outside: a replay could not recompute or check it
+
+    def step(h):
+        loss = (h * h).sum()
+        loss.backward()
+        return loss
+    with pytest.raises(tl.TraceError, match="tanh node .* recorded before the compiled call"):
+        tl.compile(step)(h)
+    assert W.grad is None and h.grad is None
+    leaf = h.detach().requires_grad_()  # cut from that graph: fine
+    assert_close(tl.compile(step)(leaf), step(h.detach().requires_grad_()))
+
+
+def test_compile_a_module():
+    from tinygrad_lite import nn
+    np.random.seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    forward = tl.compile(model)
+    X, _ = toy_data()
+    with tl.no_grad():
+        assert_close(forward(X), model(X))
+        model[0].W.data[...] *= 0.5  # (no graph holds it under no_grad)
+        assert_close(forward(X), model(X))
+    assert forward.traces == 1 and "training" not in vars(forward)

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .autograd import guarded_arrays, propagate, stamp_write, stamps, state
+from .autograd import backward_order, guarded_arrays, propagate, stamp_write, stamps, state
 from .tensor import (GradientShapeError, Tensor, _checked_grad, _fail, _lift_all, _make, _new,
                      _tensors, share_stamps)
 from .trace import Ref, Trace, TraceError, Traced, TraceNamespace, resolve
@@ -246,6 +246,13 @@ class Tracer:
     def seed(self, root: Tensor, gradient: Any, who: str) -> Traced:
         """The traced gradient that starts a backward walk from ``root`` (a new value
         the walk may own): ``gradient`` checked as eagerly, or ones."""
+        for node in backward_order(root):
+            if node.op is not None and node.stamp < self.start:
+                self.trace.refuse(
+                    f"{who}: the graph reaches a {node.op.name} node (shape {node.shape}) recorded "
+                    f"before the compiled call: its forward pass is not part of the trace, so "
+                    f"a replay could not check or recompute it. Do the forward pass inside "
+                    f"the compiled function (or pass .detach() of the tensor)")
         if gradient is not None and (self.owns(gradient) or isinstance(gradient, Tensor)
                                      and self.owns(gradient.data)):
             g = gradient.data if isinstance(gradient, Tensor) else gradient
@@ -793,7 +800,7 @@ class Compiled:
             raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
         self.fn = fn
         self.__wrapped__ = fn
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())  # (a module's own attributes stay its own)
         self._cache: dict = {}
         self._lock = threading.RLock()
         #: how many times the function has been traced
