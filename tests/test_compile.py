@@ -78,6 +78,30 @@ class HandNet:
                                                            + (self.W2 * self.W2).sum())
 
 
+def update_by_hand(params, lr=0.05):
+    """The update users write without an optimizer: ``p -= lr * p.grad; p.grad = None``."""
+    with tl.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+
+
+def twins(step, make_net=HandNet):
+    """``step(net, *args)`` on two equal nets: (the eager step, its parameters, the
+    compiled step, its parameters)."""
+    eager_net, net = make_net(), make_net()
+    return (lambda *args: step(eager_net, *args), eager_net.parameters(),
+            tl.compile(lambda *args: step(net, *args)), net.parameters())
+
+
+def made_twice(make):
+    """``make()`` returns a step and what it works on: (the eager step, its state, the
+    compiled step, its state), from two calls."""
+    (eager, *eager_state), (step, *state) = make(), make()
+    unpack = (lambda rest: rest[0]) if len(state) == 1 else tuple
+    return eager, unpack(eager_state), tl.compile(step), unpack(state)
+
+
 def make_model(kind, dtype, sizes=(4, 10, 3)):
     if kind == "TwoLayerNet":
         np.random.seed(0)
@@ -94,10 +118,7 @@ def make_step(kind, update, dtype, sizes=(4, 10, 3), lr=0.05):
         def step(X, y):
             loss = loss_fn(X, y)
             loss.backward()
-            with tl.no_grad():
-                for p in params:
-                    p -= lr * p.grad
-                    p.grad = None
+            update_by_hand(params, lr)
             return loss
         return step, params, None
     opt = (optim.SGD(params, lr=lr, momentum=0.9) if update == "sgd"
@@ -172,7 +193,7 @@ def test_spiral_softmax_and_two_layer_net_over_100_steps():
     assert float(losses[-1].data) < float(losses[0].data) - 0.2  # the replays train it
 
 
-def _cube_op():
+def cube_op():
     class Cube(tl.Function):
         """A user's primitive, written with the ``xp`` signature."""
         rule = "d(x^3)/dx = 3x^2"
@@ -187,7 +208,7 @@ def _cube_op():
     return Cube
 
 
-def _softsign_op():
+def softsign_op():
     class SoftSign(tl.Function):
         """x / (1 + |x|) with NumPy's functions through xp (abs, where)."""
 
@@ -202,29 +223,19 @@ def _softsign_op():
     return SoftSign
 
 
-@pytest.mark.parametrize("make_op", [_cube_op, _softsign_op])
+@pytest.mark.parametrize("make_op", [cube_op, softsign_op])
 def test_a_user_defined_op_written_with_xp_is_traced(make_op):
     op = make_op()
     assert tl.OPS[op.name] is op
     X, y = toy_data()
 
-    def make():
-        net = HandNet()
-        params = net.parameters()
-
-        def step(X, y):
-            h = op.apply(X @ net.W1 + net.b1) * 0.01
-            loss = F.cross_entropy(h @ net.W2 + net.b2, y)
-            loss.backward()
-            with tl.no_grad():
-                for p in params:
-                    p -= 0.05 * p.grad
-                    p.grad = None
-            return loss
-        return step, params
-    eager, eager_params = make()
-    step, params = make()
-    compiled = tl.compile(step)
+    def step(net, X, y):
+        h = op.apply(X @ net.W1 + net.b1) * 0.01
+        loss = F.cross_entropy(h @ net.W2 + net.b2, y)
+        loss.backward()
+        update_by_hand(net.parameters())
+        return loss
+    eager, eager_params, compiled, params = twins(step)
     run_both(eager, eager_params, compiled, params, [(X, y)] * STEPS)
     assert compiled.traces == 1
 
@@ -233,25 +244,15 @@ def test_max_detach_shift_in_a_hand_written_softmax():
     """cs231n's numerically stable softmax: ``scores - scores.max(...)``, detached."""
     X, y = toy_data()
 
-    def make():
-        net = HandNet()
-        params = net.parameters()
-
-        def step(X, y):
-            scores = net.scores(X)
-            shifted = scores - scores.max(axis=1, keepdims=True).detach()
-            log_probs = shifted - shifted.exp().sum(axis=1, keepdims=True).log()
-            loss = -log_probs[np.arange(len(y)), y].mean()
-            loss.backward()
-            with tl.no_grad():
-                for p in params:
-                    p -= 0.05 * p.grad
-                    p.grad = None
-            return loss
-        return step, params
-    eager, eager_params = make()
-    step, params = make()
-    compiled = tl.compile(step)
+    def step(net, X, y):
+        scores = net.scores(X)
+        shifted = scores - scores.max(axis=1, keepdims=True).detach()
+        log_probs = shifted - shifted.exp().sum(axis=1, keepdims=True).log()
+        loss = -log_probs[np.arange(len(y)), y].mean()
+        loss.backward()
+        update_by_hand(net.parameters())
+        return loss
+    eager, eager_params, compiled, params = twins(step)
     run_both(eager, eager_params, compiled, params, [(X, y)] * STEPS)
     assert compiled.traces == 1
 
@@ -273,9 +274,7 @@ def test_dropout_draws_the_same_masks_as_eager(dtype):
             opt.step()
             return loss
         return step, params
-    eager, eager_params = make()
-    step, params = make()
-    compiled = tl.compile(step)
+    eager, eager_params, compiled, params = made_twice(make)
     losses = []
     for i in range(STEPS):
         np.random.seed(i)
@@ -296,17 +295,11 @@ def test_dropout_draws_the_same_masks_as_eager(dtype):
 def test_grad_accumulates_across_calls_when_not_zeroed():
     X, y = toy_data()
 
-    def make():
-        net = HandNet()
-
-        def step(X, y):
-            loss = net.loss(X, y)
-            loss.backward()
-            return loss
-        return step, net.parameters()
-    eager, eager_params = make()
-    step, params = make()
-    compiled = tl.compile(step)
+    def step(net, X, y):
+        loss = net.loss(X, y)
+        loss.backward()
+        return loss
+    eager, eager_params, compiled, params = twins(step)
     run_both(eager, eager_params, compiled, params, [(X, y)] * 10)
     # the first call (no .grad yet) and the later ones (adding into it) are two traces
     assert compiled.traces == 2
@@ -320,19 +313,13 @@ def test_grad_accumulates_across_calls_when_not_zeroed():
 def test_grad_accumulates_into_a_gradient_the_user_set():
     X, y = toy_data()
 
-    def make():
-        net = HandNet()
-
-        def step(X, y):
-            loss = net.loss(X, y)
-            loss.backward()
-            with tl.no_grad():
-                net.W1 -= 0.01 * net.W1.grad
-            return loss
-        return step, net.parameters()
-    eager, eager_params = make()
-    step, params = make()
-    compiled = tl.compile(step)
+    def step(net, X, y):
+        loss = net.loss(X, y)
+        loss.backward()
+        with tl.no_grad():
+            net.W1 -= 0.01 * net.W1.grad
+        return loss
+    eager, eager_params, compiled, params = twins(step)
     for i in range(5):
         for p, q in zip(params, eager_params):  # the user's own gradient, each call
             p.grad = np.full(p.shape, 0.1 * i)
@@ -356,9 +343,8 @@ def test_learning_rate_scheduler_and_rmsprop_inside_the_step():
             sched.step()  # a decay per call: replayed, not frozen
             return loss
         return step, net.parameters(), opt, sched
-    eager, eager_params, eager_opt, eager_sched = make()
-    step, params, opt, sched = make()
-    compiled = tl.compile(step)
+    eager, (eager_params, eager_opt, eager_sched), compiled, (params, opt, sched) = \
+        made_twice(make)
     run_both(eager, eager_params, compiled, params, [(X, y)] * 30, np.float64, eager_opt, opt)
     assert opt.lr == eager_opt.lr == pytest.approx(1e-2 * 0.95 ** 30)
     assert sched.state_dict() == eager_sched.state_dict()
@@ -381,9 +367,7 @@ def test_tl_grad_inside_the_step_first_and_second_order():
                 W -= 1e-3 * dW
             return penalty, dW
         return step, [W]
-    eager, eager_params = make()
-    step, params = make()
-    compiled = tl.compile(step)
+    eager, eager_params, compiled, params = made_twice(make)
     for _ in range(10):
         (pe, ge), (pc, gc) = eager(X), compiled(X)
         assert_close(pc, pe)
@@ -402,10 +386,7 @@ def test_new_shape_dtype_or_constant_traces_again_same_shapes_do_not():
     def step(X, y, reg):
         loss = net.loss(X, y, reg)
         loss.backward()
-        with tl.no_grad():
-            for p in net.parameters():
-                p -= 0.05 * p.grad
-                p.grad = None
+        update_by_hand(net.parameters())
         return loss
 
     step(X, y, 0.05)
@@ -438,10 +419,7 @@ def test_a_new_python_constant_gives_its_own_numbers():
         def step(X, y, lr):
             loss = n.loss(X, y)
             loss.backward()
-            with tl.no_grad():
-                for p in n.parameters():
-                    p -= lr * p.grad
-                    p.grad = None
+            update_by_hand(n.parameters(), lr)
             return loss
         return step
     eager, compiled = make(eager_net), tl.compile(make(net))
@@ -460,10 +438,7 @@ def test_other_parameters_trace_again():
     def step(net, X, y):
         loss = net.loss(X, y)
         loss.backward()
-        with tl.no_grad():
-            for p in net.parameters():
-                p -= 0.05 * p.grad
-                p.grad = None
+        update_by_hand(net.parameters())
         return loss
     compiled = tl.compile(step)
     for i in range(6):
@@ -498,7 +473,7 @@ class _Holder:
     pass
 
 
-def _legacy_op():
+def legacy_op():
     class Legacy(tl.Function):
         """A user op of the older NumPy-only signature (no xp): cannot be traced."""
 
@@ -540,7 +515,7 @@ REFUSALS = {
     "a value kept in a global": (lambda loss, X, net: KEPT.append(loss), "still referenced"),
     "a raw write into a parameter": (
         lambda loss, X, net: net.W1.data.__isub__(0.1), "raw NumPy write"),
-    "a legacy NumPy-only op": (lambda loss, X, net: _legacy_op().apply(net.W1), "no xp"),
+    "a legacy NumPy-only op": (lambda loss, X, net: legacy_op().apply(net.W1), "no xp"),
     "backward(create_graph=True)": (
         lambda loss, X, net: (net.W1 * net.W1).sum().backward(create_graph=True), "create_graph"),
     "work the replay cannot reproduce": (_raw_write_through_an_alias, "did not reproduce"),
@@ -652,10 +627,7 @@ def test_nested_compile_is_part_of_the_outer_trace():
 
         def outer(X, y, inner):
             loss = inner(X, y)
-            with tl.no_grad():
-                for p in net.parameters():
-                    p -= 0.05 * p.grad
-                    p.grad = None
+            update_by_hand(net.parameters())
             return loss * 2
         return inner, outer, net.parameters()
     eager_inner, eager_outer, eager_params = make()
@@ -817,20 +789,14 @@ def test_learning_rate_changed_on_the_optimizer_between_calls():
 def test_grad_set_by_the_user_between_calls():
     X, y = toy_data()
 
-    def make():
-        net = HandNet()
-
-        def step(X, y):  # accumulates: no zero_grad
-            loss = net.loss(X, y)
-            loss.backward()
-            with tl.no_grad():
-                for p in net.parameters():
-                    p -= 0.01 * p.grad
-            return loss
-        return step, net.parameters()
-    eager, eager_params = make()
-    step, params = make()
-    compiled = tl.compile(step)
+    def step(net, X, y):  # accumulates: no zero_grad
+        loss = net.loss(X, y)
+        loss.backward()
+        with tl.no_grad():
+            for p in net.parameters():
+                p -= 0.01 * p.grad
+        return loss
+    eager, eager_params, compiled, params = twins(step)
     for i in range(8):
         run_both(eager, eager_params, compiled, params, [(X, y)])
         for p, q in zip(params, eager_params):
@@ -856,9 +822,7 @@ def test_a_grad_stored_by_a_replay_is_the_callers_own():
             loss.backward()
             return loss
         return step, W
-    eager, We = make()
-    step, Wc = make()
-    compiled = tl.compile(step)
+    eager, We, compiled, Wc = made_twice(make)
     kept = []
     for _ in range(4):
         eager()
@@ -885,9 +849,7 @@ def test_an_argument_aliasing_a_parameter():
             W.grad = None
             return loss + (X @ A).sum()  # A read again after W changed in place
         return step, W
-    eager, We = make()
-    step, Wc = make()
-    compiled = tl.compile(step)
+    eager, We, compiled, Wc = made_twice(make)
     for i in range(6):
         # W's own array, a view of it, a copy, a Tensor sharing it: all one signature
         arg = [lambda W: W.data, lambda W: W.data[:, :], lambda W: W.data.copy(),
@@ -923,22 +885,13 @@ def test_two_tensors_that_shared_an_array_no_longer_do():
 def test_returned_arrays_kept_or_changed_by_the_user():
     X, y = toy_data()
 
-    def make():
-        net = HandNet()
-
-        def step(X, y):
-            loss = net.loss(X, y)
-            loss.backward()
-            grad = net.W2.grad
-            with tl.no_grad():
-                for p in net.parameters():
-                    p -= 0.05 * p.grad
-                    p.grad = None
-            return loss, grad, net.scores(X).data
-        return step, net.parameters()
-    eager, eager_params = make()
-    step, params = make()
-    compiled = tl.compile(step)
+    def step(net, X, y):
+        loss = net.loss(X, y)
+        loss.backward()
+        grad = net.W2.grad
+        update_by_hand(net.parameters())
+        return loss, grad, net.scores(X).data
+    eager, eager_params, compiled, params = twins(step)
     kept, expected = [], []
     for i in range(8):
         out, want = compiled(X, y), eager(X, y)  # (checked against eager: unaffected)
@@ -1104,10 +1057,7 @@ def test_an_object_that_dies_cannot_lend_its_id_to_a_new_one():
     def step(net, X, y):
         loss = net.loss(X, y)
         loss.backward()
-        with tl.no_grad():
-            for p in net.parameters():
-                p -= 0.05 * p.grad
-                p.grad = None
+        update_by_hand(net.parameters())
         return loss
     compiled = tl.compile(step)
 
@@ -1139,9 +1089,7 @@ def test_a_returned_view_of_a_parameter_is_read_only_as_eagerly():
         def forward(X):
             return (X @ W).sum(), W.T
         return forward, W
-    eager, We = make()
-    forward, Wc = make()
-    compiled = tl.compile(forward)
+    eager, We, compiled, Wc = made_twice(make)
     for _ in range(2):
         (le, te), (lc, tc) = eager(X), compiled(X)
         assert_close(lc, le)
