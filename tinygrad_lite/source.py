@@ -519,12 +519,14 @@ class _Emitter:
                 k = self._unique(f"c{len(self.large)}")
                 self.large[k] = v
                 return k
+            default = {"f": np.float64, "i": np.arange(1).dtype.type, "b": np.bool_}.get(v.dtype.kind)
+            extra = "" if default is not None and v.dtype == default else f", dtype=np.{v.dtype.name}"
+            if v.size == 0:  # a nested list cannot carry the shape of an empty array
+                return f"np.empty({v.shape}{extra})"
             if v.ndim == 1 and v.dtype.kind in "iu" and np.array_equal(v, np.arange(len(v))) \
                     and v.dtype == np.arange(1).dtype:
                 return f"np.arange({len(v)})"
             body = repr(_pylist(v))
-            default = {"f": np.float64, "i": np.arange(1).dtype.type, "b": np.bool_}.get(v.dtype.kind)
-            extra = "" if default is not None and v.dtype == default else f", dtype=np.{v.dtype.name}"
             return f"np.array({body}{extra})"
         if isinstance(v, np.generic):
             return self._scalar(v, floats)
