@@ -28,9 +28,10 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .autograd import backward_order, guarded_arrays, propagate, stamp_write, stamps, state
+from .autograd import (backward_order, guarded_arrays, propagate, share_stamps, stamp_write,
+                       stamps, state)
 from .tensor import (GradientShapeError, Tensor, _checked_grad, _fail, _lift_all, _make, _new,
-                     _tensors, share_stamps)
+                     _tensors)
 from .trace import Ref, Trace, TraceError, Traced, TraceNamespace, resolve
 
 __all__ = ["compile", "Compiled", "TraceError"]

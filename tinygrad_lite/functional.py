@@ -1,8 +1,9 @@
 """Composite functions: built from primitives (no new math), each defined once here.
 
 Every node a composite creates is tagged with a ``Group`` of its name, so diagrams
-can fold it into one gate. Re-exported as ``tinygrad_lite.nn.functional``, at top
-level, and (softmax, log_softmax, cross_entropy) as Tensor methods.
+can fold it into one gate. Re-exported as ``tinygrad_lite.nn.functional`` and at top
+level; softmax, log_softmax, cross_entropy, var and std are Tensor methods too (set at
+the end of this module: tensor.py, one layer down, does not import it).
 """
 from __future__ import annotations
 
@@ -429,3 +430,11 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw
     axis, keepdims, ddof, dtype = _deviation_keywords("std", axis, keepdims, ddof, kw)
     out = apply(ops.Std, (x,), {"axis": _axis(axis), "keepdims": bool(keepdims), "ddof": ddof})
     return out if dtype is None else out.astype(dtype)
+
+
+# The composites that are Tensor methods too (tensor.py declares them): x.softmax(), ...
+Tensor.softmax = softmax
+Tensor.log_softmax = Tensor.logsoftmax = log_softmax
+Tensor.cross_entropy = cross_entropy
+Tensor.var = var
+Tensor.std = std

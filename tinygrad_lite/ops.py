@@ -43,9 +43,12 @@ from __future__ import annotations
 import inspect
 import math
 import operator
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
 
 #: name -> Function subclass, for every primitive (built-in and user-defined).
 OPS: dict[str, type["Function"]] = {}
@@ -172,6 +175,17 @@ NP = NumpyNamespace()
 
 # ----------------------------------------------------------------- Function
 
+#: How ``Function.apply`` records an op: ``tensor.apply``, which tensor.py plugs in when
+#: it is imported. The op table sits below the Tensor class: it computes on arrays.
+_record: Callable[[type, Sequence[Any], dict], "Tensor"]
+
+
+def set_recorder(record: Callable[[type, Sequence[Any], dict], "Tensor"]) -> None:
+    """Make ``Function.apply`` run an op through ``record(op, inputs, args)``."""
+    global _record
+    _record = record
+
+
 def _takes_xp(fn: Callable) -> bool:
     try:
         params = list(inspect.signature(fn).parameters)
@@ -237,10 +251,9 @@ class Function:
         return cls.template
 
     @classmethod
-    def apply(cls, *inputs: Any, **args: Any) -> "Tensor":  # noqa: F821
+    def apply(cls, *inputs: Any, **args: Any) -> "Tensor":
         """Run the op on tensors (or arrays/numbers) and record it in the graph."""
-        from .tensor import apply
-        return apply(cls, inputs, args)
+        return _record(cls, inputs, args)
 
 
 def _accept_numpy_only(cls: type) -> None:

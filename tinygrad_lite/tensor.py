@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -165,6 +165,9 @@ def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
         raise FloatingPointError(f"{op.name} forward produced nan/inf "
                                  f"(input shapes {', '.join(str(x.shape) for x in inputs)})")
     return t
+
+
+ops.set_recorder(apply)  # MyOp.apply(x, ...) is apply(MyOp, (x, ...), {...})
 
 
 def _share_view_stamps(t: "Tensor", inputs: Sequence["Tensor"]) -> None:
@@ -643,18 +646,6 @@ class Tensor:
             return out if dtype is None else out.astype(dtype)
         return apply(op, (self,), {"axis": _axis(axis), "keepdims": keepdims})
 
-    def var(self, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw: Any) -> "Tensor":
-        """NumPy's ``var`` (``ddof=0``), or PyTorch's with ``dim=``/``keepdim=`` (then the
-        default ``correction`` is 1, as ``torch.var``); ``correction=``/``unbiased=`` too."""
-        from .functional import var
-        return var(self, axis, keepdims, ddof, **kw)
-
-    def std(self, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw: Any) -> "Tensor":
-        """NumPy's ``std`` (``ddof=0``), or PyTorch's with ``dim=``/``keepdim=`` (then the
-        default ``correction`` is 1, as ``torch.std``); ``correction=``/``unbiased=`` too."""
-        from .functional import std
-        return std(self, axis, keepdims, ddof, **kw)
-
     def argmax(self, axis: Optional[int] = None, keepdims: bool = False) -> np.ndarray:
         return np.argmax(self.data, axis=axis, keepdims=keepdims)
 
@@ -850,20 +841,15 @@ class Tensor:
             yield self[i]
 
     # ------------------------------------------------------------ composites
-    def softmax(self, axis: int = -1, **kw: Any) -> "Tensor":
-        from .functional import softmax
-        return softmax(self, axis, **kw)
-
-    def log_softmax(self, axis: int = -1, **kw: Any) -> "Tensor":
-        from .functional import log_softmax
-        return log_softmax(self, axis, **kw)
-
-    logsoftmax = log_softmax
-
-    def cross_entropy(self, target: Any, *args: Any, **kw: Any) -> "Tensor":
-        """``tl.cross_entropy(self, target, ...)``: see there."""
-        from .functional import cross_entropy
-        return cross_entropy(self, target, *args, **kw)
+    # x.softmax(axis), x.log_softmax(axis) (x.logsoftmax), x.cross_entropy(target, ...),
+    # x.var(axis, keepdims, ddof) and x.std(...) are the composites of functional.py,
+    # built from the methods above: that module, one layer up, makes them methods too.
+    softmax: Callable[..., "Tensor"]
+    log_softmax: Callable[..., "Tensor"]
+    logsoftmax: Callable[..., "Tensor"]
+    cross_entropy: Callable[..., "Tensor"]
+    var: Callable[..., "Tensor"]
+    std: Callable[..., "Tensor"]
 
 
 def _plain(x: Any) -> Any:

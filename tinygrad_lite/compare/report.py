@@ -17,6 +17,7 @@ from .._checks import is_number
 from ..autograd import backward_order, no_grad
 from ..gradcheck import eval_numerical_gradient
 from ..tensor import Tensor
+from ..torch_replay import replay_in_torch, torch_gradients
 from .agreement import agree, elementwise_errors
 from .diagnose import Case, diagnose
 from .graph import EngineGradients, Names, describe
@@ -660,7 +661,6 @@ def _torch(loss: Tensor, tensors: dict, mode: Any, notes: list) -> tuple[Optiona
                               "the torch column)") from None
         notes.append("PyTorch is not installed: the torch comparison was skipped")
         return None, None
-    from ..torch_replay import replay_in_torch, torch_gradients
     try:
         out, _ = replay_in_torch(loss)
         found = torch_gradients(loss, list(tensors.values()))
