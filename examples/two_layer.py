@@ -525,7 +525,8 @@ def run(args: argparse.Namespace, argv: List[str]) -> int:
     X, y, X_val, y_val, X_test, y_test = load_data(args)  # a bad split fails here, not later
     if not args.skip_gradcheck:
         worst = gradient_check()
-        print(f"worst rel_error {worst:.2e} ({'all < 1e-8: the gradients are right' if worst < 1e-8 else 'too large'})\n")
+        verdict = "all < 1e-8: the gradients are right" if worst < 1e-8 else "too large"
+        print(f"worst rel_error {worst:.2e} ({verdict})\n")
     print(f"== 2. data: {args.data}, train {X.shape}, val {X_val.shape}"
           + (f", test {X_test.shape}" if X_test is not None else ""))
     if args.sweep:

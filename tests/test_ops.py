@@ -59,7 +59,7 @@ SPECS: dict[str, Callable[[Any], Case]] = {}
 def spec(*names: str):
     def register(builder):
         for n in names:
-            SPECS[n] = (lambda b, n: (lambda draw: b(draw, n)))(builder, n)
+            SPECS[n] = (lambda b, name: (lambda draw: b(draw, name)))(builder, n)
         return builder
     return register
 

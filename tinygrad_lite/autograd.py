@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .ops import NP
+from .ops import NP, Function
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -176,8 +176,9 @@ class Hold:
     """The leaf arrays one recorded node reads, kept read-only until ``release``
     (after a backward over the node) or until the node is freed."""
     __slots__ = ("arrays",)
+    arrays: Optional[list[np.ndarray]]  # None once released
 
-    def __init__(self, arrays: list) -> None:
+    def __init__(self, arrays: list[np.ndarray]) -> None:
         self.arrays = arrays
         _lock_acquire()
         try:
@@ -324,8 +325,9 @@ def share_stamps(a: "Tensor", b: "Tensor") -> None:
     b._written = cell
 
 
-def _check_unchanged(node: "Tensor") -> None:
-    """Raise if ``node``'s output or an input was written after ``node`` was made."""
+def _check_unchanged(node: "Tensor", op: type[Function]) -> None:
+    """Raise if ``node``'s output or an input was written after ``node`` (made by
+    ``op``) was made."""
     for t, role in ((node, "output"), *((p, "input") for p in node.parents)):
         cell = t._written
         if cell is not None and cell[0] > node.stamp:
@@ -333,7 +335,7 @@ def _check_unchanged(node: "Tensor") -> None:
             raise RuntimeError(
                 f"backward: one of the arrays needed for gradient computation has been "
                 f"modified by an in-place operation: the {role} ({who}shape {t.shape}) of "
-                f"{node.op.name} was changed after {node.op.name} used it (e.g. `W -= ...` "
+                f"{op.name} was changed after {op.name} used it (e.g. `W -= ...` "
                 f"under no_grad, `t[i] = v`, `W.detach() += ...` or an optimizer step). "
                 f"Run the forward pass again after changing it")
 
@@ -393,7 +395,11 @@ def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = No
     gradient ``g`` of ``node``, summed back to each input's shape and dtype; None for
     inputs that need none (``wanted``: ids of the inputs to compute, default every
     input that requires grad). ``xp`` is the namespace of ``g`` (``NP`` for arrays,
-    ``tensor.TENSOR`` for Tensors). Pure: reads the graph, changes nothing."""
+    ``tensor.TENSOR`` for Tensors). Pure: reads the graph, changes nothing. A leaf has
+    no input wires: ``[]``."""
+    op = node.op
+    if op is None:
+        return []
     parents = node.parents
     if wanted is None:
         needs = [p.requires_grad for p in parents]
@@ -405,19 +411,19 @@ def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = No
     else:
         for p, a in zip(parents, node._inputs):
             if p.data is not a:
-                _rebound(node, p)
+                _rebound(op, p)
         xs = [xp.value(p) for p in parents]
         out = xp.value(node)
     try:
-        raw = node.op.backward(xp, g, out, xs, needs, **node.args)
+        raw = op.backward(xp, g, out, xs, needs, **node.args)
     except ValueError as e:
         if "read-only" not in str(e):
             raise
-        raise ValueError(f"{node.op.name} backward wrote into its gradient g, which is read-only "
+        raise ValueError(f"{op.name} backward wrote into its gradient g, which is read-only "
                          f"(it is the node's .grad): compute a new array, e.g. "
                          f"`g * (x > 0)`, not `g[x <= 0] = 0`") from e
     if not isinstance(raw, (tuple, list)) or len(raw) != len(parents):  # `return g * 2 * x`
-        raise RuntimeError(f"{node.op.name} backward must return a tuple with one gradient "
+        raise RuntimeError(f"{op.name} backward must return a tuple with one gradient "
                            f"(or None) per input: {len(parents)} input(s)")
     grads = []
     for x, need, pg in zip(xs, needs, raw):
@@ -425,7 +431,7 @@ def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = No
             # (on Tensors an array, like pow's zeros for ** 0, must become a Tensor too)
             if type(pg) is not np.ndarray or pg.shape != x.shape or pg.dtype is not x.dtype \
                     or xp is not NP:
-                pg = _fit(node, pg, x, xp)
+                pg = _fit(op, pg, x, xp)
             grads.append(pg)
         else:
             grads.append(None)
@@ -433,28 +439,28 @@ def input_grads(node: "Tensor", g: Any, xp: Any = NP, wanted: Optional[set] = No
         for p, pg in zip(parents, grads):
             if pg is not None and not np.all(np.isfinite(getattr(pg, "data", pg))):
                 raise FloatingPointError(
-                    f"{node.op.name} backward produced nan/inf in the gradient of an input "
+                    f"{op.name} backward produced nan/inf in the gradient of an input "
                     f"of shape {p.data.shape}")
     return grads
 
 
-def _rebound(node: "Tensor", p: "Tensor") -> None:
+def _rebound(op: type[Function], p: "Tensor") -> None:
     who = f"{p.name!r}, " if p.name else ""
     raise RuntimeError(
-        f"backward(create_graph=True): the input ({who}shape {p.shape}) of {node.op.name} was "
-        f"given a new array (`.data = ...`) after {node.op.name} used it; a recorded backward "
+        f"backward(create_graph=True): the input ({who}shape {p.shape}) of {op.name} was "
+        f"given a new array (`.data = ...`) after {op.name} used it; a recorded backward "
         f"computes with the tensor itself, so it would differentiate the new values. Run the "
         f"forward pass again after changing it")
 
 
-def _fit(node: "Tensor", pg: Any, x: Any, xp: Any) -> Any:
+def _fit(op: type[Function], pg: Any, x: Any, xp: Any) -> Any:
     """An op's gradient made a value of its input's shape and dtype."""
     pg = xp.asarray(pg)  # 0-d arithmetic gives NumPy scalars
     try:
         if pg.shape != x.shape:
             pg = xp.sum_to(pg, x.shape)
     except RuntimeError as e:
-        raise RuntimeError(f"{node.op.name} backward: {e}") from None
+        raise RuntimeError(f"{op.name} backward: {e}") from None
     return pg if pg.dtype == x.dtype else pg.astype(x.dtype)
 
 
@@ -497,7 +503,7 @@ def propagate(root: "Tensor", gradient: Any, xp: Any = NP, targets: Optional[lis
             yield node, g, ()
             continue
         if node.stamp < check_from:  # a library write happened since this node was made
-            _check_unchanged(node)
+            _check_unchanged(node, op)
         fresh_ok = numpy and op.fresh_grads
         if numpy:
             # An intermediate's gradient may share memory with others' (an add passes

@@ -70,7 +70,7 @@ def _dim(who: str, x: Tensor, axis: Any, kw: dict) -> int:
     if not -max(x.ndim, 1) <= axis < max(x.ndim, 1):
         raise np.exceptions.AxisError(f"{who}: axis {axis} is out of bounds for a tensor of "
                                       f"shape {x.shape}")
-    return axis
+    return int(axis)
 
 
 @composite("log_softmax", "{g} - softmax({x}) * {g}.sum(axis=-1, keepdims=True)")
@@ -199,9 +199,9 @@ def _picked(scores: Tensor, labels: np.ndarray) -> Tensor:
         return scores[labels]
     if scores.ndim == 2:
         return scores[np.arange(len(labels))[:, None], labels[:, None]]
-    places = (np.expand_dims(i, 1) for i in np.indices(labels.shape, sparse=True))
-    first = next(places)
-    return scores[(first, np.expand_dims(labels, 1)) + tuple(places)]
+    grid: tuple[np.ndarray, ...] = np.indices(labels.shape, sparse=True)
+    first, *rest = (np.expand_dims(i, 1) for i in grid)
+    return scores[(first, np.expand_dims(labels, 1)) + tuple(rest)]
 
 
 @composite("cross_entropy", "{g} * (softmax({x}) - onehot(y)) / N")
@@ -384,13 +384,14 @@ def l2_penalty(tensors: Any, reg: float, half: bool = False) -> Tensor:
     ts = _penalty_tensors(tensors)
     if not ts:
         raise ValueError("l2_penalty: no tensors given")
-    total = None
+    total: Optional[Tensor] = None
     for t in ts:
         if t.dtype.kind != "f":
             raise TypeError(f"l2_penalty: tensors must be floating point, got dtype {t.dtype} "
                             f"(shape {t.shape})")
         sq = (t ** 2).sum()  # the engine's pow has a cheap backward for exponent 2
         total = sq if total is None else total + sq
+    assert total is not None  # ts is not empty
     return total * (0.5 * reg if half else reg)
 
 

@@ -116,6 +116,7 @@ def _vectors(who: str, v: Any, refs: list, of: str, create_graph: bool) -> list:
     out = []
     for i, (vi, ref) in enumerate(zip(vs, refs)):
         where = f"v[{i}]" if len(refs) > 1 or isinstance(v, tuple) else "v"
+        value: Any  # a Tensor that requires grad (create_graph), else an array
         if create_graph and isinstance(vi, Tensor) and vi.requires_grad:
             value = vi if vi.dtype == ref.dtype else vi.astype(ref.dtype)
         else:
@@ -339,7 +340,7 @@ def _jacobian(who: str, outs: list, xs: list, create_graph: bool, strict: bool,
         rows = [_rows(o, xs, create_graph) for o in outs]  # [i][k][j]
         parts = [[[row[j] for row in rows[i]] for j in range(len(xs))] for i in range(len(outs))]
     axis = -1 if strategy == "forward-mode" else 0
-    blocks = []
+    blocks: list[list[Any]] = []
     for i, o in enumerate(outs):
         blocks.append([])
         for j, x in enumerate(xs):

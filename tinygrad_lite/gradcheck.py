@@ -114,7 +114,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Union[Tensor, Sequence[Any]], e
         raise ValueError("gradcheck: no input requires grad")
     for i in checked:
         if inputs[i].dtype != np.float64:
-            warnings.warn(f"gradcheck: input {i} is {inputs[i].dtype}; use float64 for a meaningful check")
+            warnings.warn(f"gradcheck: input {i} is {inputs[i].dtype}; use float64 for a meaningful check",
+                          stacklevel=2)
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")

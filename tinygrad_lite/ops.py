@@ -125,11 +125,13 @@ def _pad(x: np.ndarray, pad_width: tuple, constant_values: Any = 0) -> np.ndarra
 
 class NumpyNamespace:
     """The functions ops call through ``xp``, on NumPy arrays. Another namespace
-    (``tensor.TENSOR``) has the same names; a test keeps the two in step."""
+    (``tensor.TENSOR``) has the same names; a test keeps the two in step. (A namespace
+    takes its own kind of values: where one derives from this, its functions are typed
+    by what they do for the ops, not by NumPy's signatures.)"""
 
     #: the value a graph node stands for in this namespace
-    value = staticmethod(operator.attrgetter("data"))
-    asarray = staticmethod(np.asarray)
+    value: Callable[[Any], Any] = staticmethod(operator.attrgetter("data"))
+    asarray: Callable[[Any], Any] = staticmethod(np.asarray)
     where = staticmethod(np.where)
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
@@ -159,7 +161,7 @@ class NumpyNamespace:
     #: ``g`` summed back to ``shape`` (NumPy broadcasting in reverse)
     sum_to = staticmethod(_unbroadcast)
     #: ``g`` broadcast to ``shape``, possibly as a read-only view
-    spread = staticmethod(_spread)
+    spread: Callable[[Any, tuple], Any] = staticmethod(_spread)
     #: zeros of ``shape`` with ``g`` added at ``index``
     scatter_add = staticmethod(_scatter_add)
 
@@ -256,26 +258,34 @@ class Function:
         return _record(cls, inputs, args)
 
 
-def _accept_numpy_only(cls: type) -> None:
+def _accept_numpy_only(cls: type[Function]) -> None:
     """A ``forward(*xs)`` / ``backward(g, out, xs, needs)`` written without ``xp``
-    (NumPy only) gets an ``xp`` parameter that must be ``NP``."""
+    (NumPy only) gets an ``xp`` parameter that must be ``NP``. (The methods are
+    replaced by ones of the table's signature: the ignores below say so to mypy.)"""
     fwd, bwd = cls.__dict__.get("forward"), cls.__dict__.get("backward")
     legacy = False
-    if fwd is not None and not _takes_xp(inspect.unwrap(getattr(cls, "forward"))):
-        plain_forward = getattr(cls, "forward")
-        cls.forward = staticmethod(lambda xp, *xs, **args: _numpy_only(cls, xp)
-                                   or plain_forward(*xs, **args))
+    if fwd is not None and not _takes_xp(inspect.unwrap(cls.forward)):
+        plain_forward: Callable = cls.forward
+
+        def forward(xp: Any, *xs: Any, **args: Any) -> Any:
+            _numpy_only(cls, xp)
+            return plain_forward(*xs, **args)
+        cls.forward = staticmethod(forward)  # type: ignore[method-assign]
         legacy = True
-    if bwd is not None and not _takes_xp(getattr(cls, "backward")):
-        plain_backward = getattr(cls, "backward")
-        cls.backward = staticmethod(lambda xp, g, out, xs, needs, **args: _numpy_only(cls, xp)
-                                    or plain_backward(g, out, xs, needs, **args))
+    if bwd is not None and not _takes_xp(cls.backward):
+        plain_backward: Callable = cls.backward
+
+        def backward(xp: Any, g: Any, out: Any, xs: Sequence[Any], needs: Sequence[bool],
+                     **args: Any) -> Any:
+            _numpy_only(cls, xp)
+            return plain_backward(g, out, xs, needs, **args)
+        cls.backward = staticmethod(backward)  # type: ignore[method-assign]
         legacy = True
     if legacy:
         cls.any_namespace = False
 
 
-def _numpy_only(cls: type, xp: Any) -> None:
+def _numpy_only(cls: type[Function], xp: Any) -> None:
     if xp is not NP:
         raise TypeError(
             f"{cls.name}: its forward/backward take no xp (array namespace) parameter, so "

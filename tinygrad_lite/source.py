@@ -83,8 +83,10 @@ def backward_source(root: Tensor, names: Optional[Mapping[str, Any]] = None,
     trace = Trace()
     values: dict = {}
     emitter = _Emitter(trace)
-    params, grads_of = [], []
+    params: list[Tensor] = []
+    grads_of: list[Tensor] = []
     taken: dict = {}
+    xp = TraceNamespace(lambda t: values[id(t)])
     for t in nodes:
         label = labels.get(id(t), t.name)
         if t.op is None:
@@ -106,13 +108,12 @@ def backward_source(root: Tensor, names: Optional[Mapping[str, Any]] = None,
             (grads_of if t.requires_grad else params).append(t)
             continue
         trace.tag = (t, "forward")
-        out = t.op.forward(TraceNamespace(None), *[values[id(p)] for p in t.parents], **t.args)
+        out = t.op.forward(xp, *[values[id(p)] for p in t.parents], **t.args)
         values[id(t)] = out
         emitter.node_value(out.index, t, label)
     params = grads_of + params
 
     # the backward walk, on the traced values
-    xp = TraceNamespace(lambda t: values[id(t)])
     trace.tag = (root, "seed")
     rv = values[id(root)]
     if gradient is None:
@@ -220,6 +221,7 @@ class _Emitter:
             ident = _identifier(label)
             self.name(index, ident)
         else:
+            assert node.op is not None  # a leaf's value is an input, named by its label
             k = self.counts[node.op.name] = self.counts.get(node.op.name, 0) + 1
             ident = _identifier(f"{node.op.name}{k}")
             self.taken.add(ident)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, NoReturn, Optional, Sequence, Union
 
 import numpy as np
 
@@ -112,7 +112,7 @@ def _lift_all(inputs: Sequence[Any]) -> tuple:
     return tuple([_lift(x, like) for x in inputs])
 
 
-def _fail(op, inputs, e: Exception):
+def _fail(op: type[ops.Function], inputs: Sequence[Tensor], e: Exception) -> NoReturn:
     shapes = ", ".join(str(t.data.shape) for t in inputs)
     msg = f"{op.name}: {e} (input shapes {shapes})"
     for cls in (np.exceptions.AxisError, IndexError, ValueError, TypeError):
@@ -121,7 +121,7 @@ def _fail(op, inputs, e: Exception):
     raise e
 
 
-def apply(op: type, inputs: Sequence[Any], args: dict) -> "Tensor":
+def apply(op: type[ops.Function], inputs: Sequence[Any], args: dict) -> "Tensor":
     """Run ``op`` forward and, when any input requires grad, record the node."""
     # Plain loops, not all()/any() over generators: this runs once per op, and at toy
     # sizes the engine's own overhead, not NumPy, is most of a training step.
@@ -250,6 +250,21 @@ class Tensor:
 
     __slots__ = ("data", "_grad", "requires_grad", "_name", "op", "parents", "args",
                  "groups", "stamp", "_written", "_guard", "_hold", "_inputs", "__weakref__")
+    data: Any  # an ndarray (while tl.compile traces, a traced array)
+    _grad: Any  # None, an array, or a Tensor under create_graph
+    requires_grad: bool
+    _name: Optional[str]
+    op: Optional[type[ops.Function]]
+    parents: tuple[Tensor, ...]
+    args: dict[str, Any]
+    groups: tuple[Group, ...]
+    #: a write counter: a fresh number at every in-place write (autograd.modify)
+    stamp: int
+    _written: Optional[list[int]]
+    _guard: bool
+    _hold: Optional[Hold]
+    #: a node's input arrays as its forward read them (set by apply)
+    _inputs: list[np.ndarray]
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__
 
@@ -374,8 +389,9 @@ class Tensor:
                 raise RuntimeError(
                     f"{who}: a gradient can be created implicitly only for a scalar output, "
                     f"got shape {self.shape}; pass gradient= (an array of that shape)")
-            g = np.ones_like(self.data)
-            return _new(g, guard=False) if as_tensor else g
+            ones = np.ones_like(self.data)
+            return _new(ones, guard=False) if as_tensor else ones
+        g: Any  # an array, or a Tensor when as_tensor
         if as_tensor and isinstance(gradient, Tensor):  # may itself require grad (double vjp)
             g = gradient if gradient.dtype == self.dtype else gradient.astype(self.dtype)
         else:
@@ -437,7 +453,7 @@ class Tensor:
     def __imul__(self, o): return self._inplace(ops.Mul, np.multiply, o)
     def __itruediv__(self, o): return self._inplace(ops.Div, np.divide, o)
 
-    def _inplace(self, op: type, ufunc: Any, o: Any) -> "Tensor":
+    def _inplace(self, op: type[ops.Function], ufunc: Any, o: Any) -> "Tensor":
         if self.op is not None:
             return apply(op, (self, o), _EMPTY)
         if self.requires_grad and state.grad_enabled:
@@ -639,7 +655,7 @@ class Tensor:
         out = apply(ops.Cumsum, (self,), {"axis": axis})
         return out if dtype is None else out.astype(dtype)
 
-    def _reduce(self, op: type, axis: Any, keepdims: bool, kw: dict) -> "Tensor":
+    def _reduce(self, op: type[ops.Function], axis: Any, keepdims: bool, kw: dict) -> "Tensor":
         if kw:
             axis, keepdims, dtype = _reduction_keywords(op.name, axis, keepdims, kw)
             out = apply(op, (self,), {"axis": _axis(axis), "keepdims": bool(keepdims)})
@@ -890,9 +906,9 @@ def _pad_pairs(pad_width: Any, ndim: int) -> tuple:
     if width.dtype.kind not in "iu":
         raise TypeError(f"pad: pad_width must be ints, got {pad_width!r}")
     if width.ndim == 1 and width.size > 2 and width.size % 2 == 0 and width.size // 2 <= ndim:
-        pairs = [(0, 0)] * (ndim - width.size // 2) + [
+        per_axis = [(0, 0)] * (ndim - width.size // 2) + [
             (int(width[k]), int(width[k + 1])) for k in range(width.size - 2, -1, -2)]
-        width = np.array(pairs)
+        width = np.array(per_axis)
     if width.size == 1:
         width = np.repeat(width.ravel(), 2)
     elif width.size == 2 and width.shape != (2, 1):
@@ -1206,14 +1222,14 @@ def run_backward(root: Tensor, gradient: Any = None, create_graph: bool = False,
     if state.tracer is not None:
         return state.tracer.run_backward(root, gradient, create_graph, inputs)
     targets = None if inputs is None else _tensors(inputs, "backward: inputs")
-    g = root._root_gradient(gradient, "backward", as_tensor=create_graph)
+    start = root._root_gradient(gradient, "backward", as_tensor=create_graph)
     xp = TENSOR if create_graph else NP
     wanted = None if targets is None else {id(t) for t in targets}
     replaced = []  # (tensor, its .grad before this pass): put back if the pass raises
     later = []     # leaves that already hold a gradient
     try:
         with enable_grad() if create_graph else _NO_CONTEXT:
-            for node, g, _ in propagate(root, g, xp, targets, release=not create_graph):
+            for node, g, _ in propagate(root, start, xp, targets, release=not create_graph):
                 if wanted is not None and id(node) not in wanted:
                     continue
                 old = node._grad
@@ -1307,10 +1323,10 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Opti
             if not isinstance(out, Tensor):
                 raise TypeError(f"grad: outputs must be Tensors, got {type(out).__name__}")
             if tracer is not None:
-                g = tracer.seed(out, go, "grad")
+                start = tracer.seed(out, go, "grad")
             else:
-                g = out._root_gradient(go, "grad", as_tensor=create_graph)
-            for node, g, _ in propagate(out, g, xp, inputs, release=not create_graph):
+                start = out._root_gradient(go, "grad", as_tensor=create_graph)
+            for node, g, _ in propagate(out, start, xp, inputs, release=not create_graph):
                 where_ = positions.get(id(node))
                 if where_ is None:
                     continue

@@ -187,8 +187,8 @@ class Trace:
             pairs = [self._split(o, used) for o in obj]
             return t(p[0] for p in pairs), t(p[1] for p in pairs)
         if t is dict:
-            pairs = {k: self._split(v, used) for k, v in obj.items()}
-            return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
+            split = {k: self._split(v, used) for k, v in obj.items()}
+            return {k: p[0] for k, p in split.items()}, {k: p[1] for k, p in split.items()}
         if t is slice and any(type(p) is Traced for p in (obj.start, obj.stop, obj.step)):
             self.refuse("a slice bound is a traced value: the slice's length would depend on "
                         "the values")
