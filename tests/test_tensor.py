@@ -305,3 +305,16 @@ def test_shape_helpers_and_top_level_functions():
     assert tl.tensor([1.0]).dtype == np.float64
     for f in (tl.exp, tl.log, tl.sqrt, tl.relu, tl.sigmoid, tl.tanh):
         assert f(a).op.name == f.__name__
+
+
+def test_tensor_names_reads_a_names_mapping_as_every_tool_does():
+    x, y = leaf([1.0]), leaf([2.0])
+    h = x * y
+    names = {"_tmp": x, "x": x, "h": h, "also_h": h, "_y": y, "lr": 0.1, "X": np.ones(2)}
+    # the first name wins; a name starting with _ only when the tensor has no other
+    assert tl.tensor_names(names, "draw") == {id(x): "x", id(h): "h", id(y): "_y"}
+    assert tl.tensor_names(None, "draw") == {} and tl.tensor_names({}, "draw") == {}
+    for bad in ([("x", x)], [], "x"):
+        with pytest.raises(TypeError, match=r"^draw: names= must be a mapping name -> Tensor"):
+            tl.tensor_names(bad, "draw")
+

@@ -539,3 +539,13 @@ def test_png_and_pdf_with_dot(tmp_path):
     f, names = add_mul()
     assert viz.render(f, tmp_path / "a.png", names=names).read_bytes()[:4] == b"\x89PNG"
     assert viz.render(f, tmp_path / "a.pdf", names=names).read_bytes()[:4] == b"%PDF"
+
+
+def test_every_tool_refuses_names_that_are_not_a_mapping():
+    x = leaf([1.0, 2.0])
+    loss = (x * x).sum()
+    for who, call in (("explain", lambda: tl.explain(loss, x, names=[x])),
+                      ("backward_source", lambda: tl.backward_source(loss, names=[x])),
+                      ("draw", lambda: viz.draw(loss, names=[x]))):
+        with pytest.raises(TypeError, match=f"^{who}: names= must be a mapping"):
+            call()

@@ -28,8 +28,8 @@ from .tensor import (Tensor, abs, add, argmax, broadcast_to, cat, clamp, clip, c
                      gelu, grad, hardswish, leaky_relu, log, log1p, logsumexp, matmul, maximum,
                      minimum, mish, mul, multiply, neg, negative, ones, ones_like, pad, permute,
                      pow, power, prod, randn, relu, relu6, reshape, sigmoid, sign, sin, softplus,
-                     sqrt, square, squeeze, stack, sub, subtract, swapaxes, tanh, tensor, transpose,
-                     unsqueeze, where, zeros, zeros_like)
+                     sqrt, square, squeeze, stack, sub, subtract, swapaxes, tanh, tensor,
+                     tensor_names, transpose, unsqueeze, where, zeros, zeros_like)
 from .compiler import Compiled, compile  # noqa: A004  (PyTorch's name, tl.compile)
 from .source import BackwardSource, backward_source
 from .trace import TraceError
@@ -87,7 +87,7 @@ __all__ = [
     "maximum", "minimum", "mish", "mul", "multiply", "neg", "negative", "ones", "ones_like", "pad",
     "permute", "pow", "power", "prod", "randn", "relu", "relu6", "reshape", "sigmoid", "sign",
     "sin", "softplus", "sqrt", "square", "squeeze", "stack", "sub", "subtract", "swapaxes", "tanh",
-    "tensor", "transpose", "unsqueeze", "where", "zeros", "zeros_like",
+    "tensor", "tensor_names", "transpose", "unsqueeze", "where", "zeros", "zeros_like",
     # tl.compile and tl.backward_source
     "Compiled", "compile", "BackwardSource", "backward_source", "TraceError",
     # the core's modules

@@ -21,7 +21,7 @@ from ._checks import is_number
 from .autograd import backward_order, leading_to
 from .functional import TEMPLATES
 from .ops import sum_axes
-from .tensor import Tensor
+from .tensor import Tensor, tensor_names
 
 #: an unnamed tensor's gradient longer than this gets a line of its own
 _INLINE = 48
@@ -105,20 +105,15 @@ class _Names:
     constant whose value is one named number (``reg``) prints as that name."""
 
     def __init__(self, names: Optional[Mapping[str, Any]]) -> None:
-        if names is not None and not isinstance(names, Mapping):
-            raise TypeError(f"explain: names= must be a mapping name -> Tensor (e.g. locals()), "
-                            f"got {type(names).__name__}")
-        self.of: dict = {}
+        self.of = tensor_names(names, "explain")
         self.calls: dict = {}  # id(output of a composite printed as one line) -> "softmax(x)"
         self.numbers: dict = {}
         self.arrays: dict = {}
-        for private in (False, True):
+        for private in (False, True):  # the constants' names, in tensor_names' order
             for k, v in (names or {}).items():
                 if str(k).startswith("_") != private:
                     continue
-                if isinstance(v, Tensor):
-                    self.of.setdefault(id(v), str(k))
-                elif isinstance(v, np.ndarray):
+                if isinstance(v, np.ndarray):
                     self.arrays.setdefault(id(v), str(k))
                 elif is_number(v):
                     self.numbers.setdefault(float(v), []).append(str(k))

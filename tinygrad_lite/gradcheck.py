@@ -124,9 +124,9 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Union[Tensor, Sequence[Any]], e
         x = inputs[i].data
         analytical = np.zeros((out_size, x.size))
         for k in range(out_size):
-            seed = np.zeros(out.shape, dtype=out.dtype)
-            seed.flat[k] = 1
-            g = grad(out, inputs[i], grad_outputs=seed, allow_unused=True)
+            grad_output = np.zeros(out.shape, dtype=out.dtype)
+            grad_output.flat[k] = 1
+            g = grad(out, inputs[i], grad_outputs=grad_output, allow_unused=True)
             if g is not None:
                 analytical[k] = g.ravel()
         numerical = np.zeros_like(analytical)

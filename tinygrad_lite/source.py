@@ -16,8 +16,8 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from .autograd import propagate
-from .tensor import Tensor
 from .ops import _erf
+from .tensor import Tensor, tensor_names
 from .trace import Ref, Trace, TraceNamespace, Traced, refs_in
 
 __all__ = ["backward_source", "BackwardSource"]
@@ -78,7 +78,7 @@ def backward_source(root: Tensor, names: Optional[Mapping[str, Any]] = None,
     if not root.requires_grad:
         raise RuntimeError("backward_source: the root does not require grad (no graph to "
                            "differentiate)")
-    labels = _names(names)
+    labels = tensor_names(names, "backward_source")
     nodes = _graph(root)
     trace = Trace()
     values: dict = {}
@@ -153,22 +153,6 @@ def backward_source(root: Tensor, names: Optional[Mapping[str, Any]] = None,
             g = np.zeros_like(values[id(t)])
         results.append((labels.get(id(t), t.name), g))
     return emitter.render(root, params, results, labels)
-
-
-def _names(names: Optional[Mapping[str, Any]]) -> dict:
-    """``{id(tensor): name}`` from ``names=`` (the first name a tensor has wins;
-    names starting with ``_`` only when it has no other)."""
-    out: dict = {}
-    if not names:
-        return out
-    if not isinstance(names, Mapping):
-        raise TypeError(f"backward_source: names= must be a mapping name -> Tensor (e.g. "
-                        f"locals()), got {type(names).__name__}")
-    for private in (False, True):
-        for k, t in names.items():
-            if isinstance(t, Tensor) and str(k).startswith("_") == private and id(t) not in out:
-                out[id(t)] = str(k)
-    return out
 
 
 # ----------------------------------------------------------------- printing

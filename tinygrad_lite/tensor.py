@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, NoReturn, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, Union
 
 import numpy as np
 
@@ -1104,13 +1104,34 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     return apply(ops.BroadcastTo, (x,), {"shape": shape})
 
 
-# ----------------------------------------------------------------- checks on assignment
+# ----------------------------------------------------------------- names
 
 def _checked_name(value: Any, who: str) -> Optional[str]:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{who}: a tensor's name must be a str or None, got "
                         f"{type(value).__name__} {value!r}")
     return value
+
+
+def tensor_names(names: Optional[Mapping[str, Any]], who: str) -> dict[int, str]:
+    """``{id(tensor): name}`` for the Tensors of a ``names=`` mapping (``locals()``, a
+    dict), as diagrams, ``tl.explain`` and ``tl.backward_source`` read it: the first
+    name a tensor has wins, a name starting with ``_`` only when it has no other; other
+    values are passed over. ``who`` (the caller) starts the error for a non-mapping."""
+    if names is None:
+        return {}
+    if not isinstance(names, Mapping):
+        raise TypeError(f"{who}: names= must be a mapping name -> Tensor (e.g. locals()), "
+                        f"got {type(names).__name__}")
+    found: dict[int, str] = {}
+    for private in (False, True):
+        for key, value in names.items():
+            if isinstance(value, Tensor) and str(key).startswith("_") == private:
+                found.setdefault(id(value), str(key))
+    return found
+
+
+# ----------------------------------------------------------------- checks on assignment
 
 
 def _checked_grad(t: Tensor, value: Any) -> Any:

@@ -60,11 +60,11 @@ def torch_gradients(root: Tensor, leaves: list[Tensor], gradient: Any = None) ->
             raise ValueError(f"torch_gradients: leaf {i} ({t.name or 'unnamed'}, shape {t.shape}) "
                              f"does not require grad, so it has no gradient")
     out, made = replay_in_torch(root)
-    seed = torch.ones_like(out) if gradient is None else torch.tensor(np.asarray(gradient))
+    grad_output = torch.ones_like(out) if gradient is None else torch.tensor(np.asarray(gradient))
     used = [i for i, t in enumerate(leaves) if id(t) in made]  # the others are not in the graph
     grads: list = [None] * len(leaves)
     if used:
-        found = torch.autograd.grad(out, [made[id(leaves[i])] for i in used], grad_outputs=seed,
+        found = torch.autograd.grad(out, [made[id(leaves[i])] for i in used], grad_outputs=grad_output,
                                     allow_unused=True)
         for i, g in zip(used, found):
             grads[i] = g

@@ -1,8 +1,8 @@
 """The graph as viz sees it: tensors, uses, collapsed units, gradients per wire.
 
 Reads the engine only through its public introspection API (``.op``, ``.parents``,
-``.args``, ``.groups``, ``.name``, ``.requires_grad``, ``.data``) and never writes
-to a tensor; the gradients come from one ``tl.propagate`` walk (``_grads``).
+``.args``, ``.groups``, ``.name``, ``.requires_grad``, ``.data``, ``tl.tensor_names``)
+and never writes to a tensor; the gradients come from one ``tl.propagate`` walk (``_grads``).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
+import tinygrad_lite as tl
 from tinygrad_lite import Tensor
 
 from ._format import number
@@ -22,22 +23,6 @@ FOLDABLE = {"add": ("+{}", "+{}"), "sub": ("-{}", "{}-"), "mul": ("*{}", "*{}"),
             "div": ("/{}", "{}/"), "maximum": ("max(·,{})", "max({},·)")}
 
 COLLAPSE_MODES = ("functions", "modules", False, None)
-
-
-def name_map(names: Optional[Mapping[str, Any]]) -> dict:
-    """``{id(tensor): name}`` from a ``names=`` mapping (e.g. ``locals()``); the
-    first name a tensor has wins, names starting with ``_`` only if nothing else."""
-    out: dict = {}
-    if not names:
-        return out
-    if not isinstance(names, Mapping):
-        raise TypeError(f"names= must be a mapping name -> Tensor (e.g. locals()), "
-                        f"got {type(names).__name__}")
-    for pri in (False, True):
-        for k, t in names.items():
-            if isinstance(t, Tensor) and str(k).startswith("_") == pri and id(t) not in out:
-                out[id(t)] = str(k)
-    return out
 
 
 class Use:
@@ -72,7 +57,7 @@ class Graph:
             raise ValueError(f"collapse= must be 'functions', 'modules' or False, got {collapse!r}")
         self.root = root
         self.collapse = collapse
-        self.names = name_map(names)
+        self.names = tl.tensor_names(names, "draw")
         #: the gradients to print (None: the diagram has none)
         self.grads = grads
         self.tensors = self._walk(root)

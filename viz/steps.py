@@ -14,10 +14,11 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+import tinygrad_lite as tl
 from tinygrad_lite import Tensor
 
 from ._format import array_lines
-from ._graph import Graph, name_map
+from ._graph import Graph
 from ._grads import WireGrads, root_gradient
 from .draw import draw_known, rule_for
 from .render import Diagram, svg_from_source, write_atomically
@@ -141,7 +142,7 @@ def write_steps_html(root: Tensor, path: Union[str, os.PathLike], title: Optiona
             raise ValueError(f"write_steps_html: {nm}= must be a finite number >= 0, got {v!r}")
     steps = _walk(root, gradient, "write_steps_html")
     draw_kwargs = _step_options(root, steps, draw_kwargs)
-    names = name_map(draw_kwargs.get("names"))
+    names = tl.tensor_names(draw_kwargs.get("names"), "write_steps_html")
     title = title or ("Backpropagation quiz: predict each gradient" if quiz
                       else "Backpropagation, one node at a time")
     if not quiz:
