@@ -1,6 +1,6 @@
 """Write docs/figures/*.svg: the cs231n circuits and seed 000's two-layer net, drawn by viz
-(which computes every gradient itself: no backward() is called here), and the
-step-by-step and quiz pages of f = (x + y) * z.
+(which computes every gradient itself: no backward() is called here), the
+step-by-step and quiz pages of f = (x + y) * z, and docs/architecture.md's picture.
 
     python docs/make_figures.py            # uses dot when on PATH, else the pip fallback
     python docs/make_figures.py --png      # also PNGs with dot, to look at them
@@ -8,6 +8,7 @@ step-by-step and quiz pages of f = (x + y) * z.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ sys.path.insert(0, str(HERE.parent))
 
 import tinygrad_lite as tl  # noqa: E402
 from tinygrad_lite import Tensor  # noqa: E402
+from tinygrad_lite.compare import compare_gradients  # noqa: E402
+from tinygrad_lite.models import TwoLayerNet  # noqa: E402
+from tinygrad_lite.reference import cs231n_two_layer, init_toy_data  # noqa: E402
 
 import viz  # noqa: E402
 
@@ -46,56 +50,15 @@ def neuron(single_gate: bool = False):
     return f, {"w0": w0, "x0": x0, "w1": w1, "x1": x1, "w2": w2, "f": f}
 
 
-def toy_data():
-    """cs231n's toy problem (seeds 000/001): 5 inputs of size 4, 10 hidden, 3 classes."""
-    np.random.seed(1)
-    X = 10 * np.random.randn(5, 4)
-    y = np.array([0, 1, 2, 2, 1])
-    return X, y
-
-
 def two_layer_net(reg: float = 0.05):
-    """Seed 000's circuit: X, W1, b1, relu, W2, b2, softmax loss, the L2 term.
-    From tinygrad_lite.models.TwoLayerNet when it exists, else the same ops by hand."""
-    X, y = toy_data()
-    try:
-        from tinygrad_lite.models import TwoLayerNet  # noqa: F401
-        have_model = True
-    except ImportError:
-        have_model = False
-    if have_model:
-        try:
-            loss, names = _two_layer_from_model(X, y, reg)
-        except Exception as e:  # the model's API moved: say so, draw the same ops by hand
-            print(f"TwoLayerNet failed ({type(e).__name__}: {e}); drawing the ops by hand")
-            loss = None
-        if loss is not None:
-            return loss, names
-    np.random.seed(0)
-    W1 = leaf(1e-1 * np.random.randn(4, 10), "W1")
-    b1 = leaf(np.zeros(10), "b1")
-    W2 = leaf(1e-1 * np.random.randn(10, 3), "W2")
-    b2 = leaf(np.zeros(3), "b2")
-    Xt = Tensor(X, name="X")
-    a = Xt @ W1 + b1
-    b = a.relu()
-    scores = b @ W2 + b2
-    loss = tl.cross_entropy(scores, y) + reg * ((W1 ** 2).sum() + (W2 ** 2).sum())
-    return loss, {"X": Xt, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "scores": scores,
-                  "loss": loss}
-
-
-def _two_layer_from_model(X, y, reg):
-    """TwoLayerNet's own graph (its parameters are named W1, b1, W2, b2; fc1, relu
-    and fc2 are module groups, the L2 term a composite)."""
-    from tinygrad_lite.models import TwoLayerNet
+    """Seed 000's circuit, TwoLayerNet's own graph on cs231n's toy data: X, fc1, relu and
+    fc2 (module groups; the parameters are named W1, b1, W2, b2), the softmax loss, the
+    L2 term (a composite)."""
+    X, y = init_toy_data()
     np.random.seed(0)
     net = TwoLayerNet(4, 10, 3, std=1e-1)
-    fn = getattr(net, "loss_tensor", None)
-    if fn is None:
-        return None, None
     Xt = Tensor(X, name="X")
-    loss = fn(Xt, y, reg=reg)
+    loss = net.loss_tensor(Xt, y, reg=reg)
     return loss, {"X": Xt, "loss": loss}
 
 
@@ -103,30 +66,109 @@ def two_layer_compare(reg: float = 0.05):
     """The toy net checked against a hand derivation with seed 001's L2 convention
     (dW += reg * W) while the loss uses seed 000's reg * |W|^2 (dW += 2 * reg * W):
     compare_gradients flags W1 and W2, and draw(compare=report) marks their wires."""
-    from tinygrad_lite.compare import compare_gradients
     loss, names = two_layer_net(reg)
-    X, y = toy_data()
-    params = {k: names[k].data.copy() for k in ("W1", "b1", "W2", "b2")} if "W1" in names \
-        else {t.name: t.data.copy() for t in tl.backward_order(loss) if t.op is None}
+    X, y = init_toy_data()
+    params = {t.name: t.data.copy() for t in tl.backward_order(loss) if t.op is None}
 
     def loss_fn(p):
         scores = (Tensor(X) @ p["W1"] + p["b1"]).relu() @ p["W2"] + p["b2"]
         return tl.cross_entropy(scores, y) + reg * ((p["W1"] ** 2).sum() + (p["W2"] ** 2).sum())
 
     def hand(p):  # seeds 000/001's backward, with 001's L2 gradient
-        N = len(X)
-        h = np.maximum(0, X @ p["W1"] + p["b1"])
-        s = h @ p["W2"] + p["b2"]
-        e = np.exp(s - s.max(axis=1, keepdims=True))
-        d = e / e.sum(axis=1, keepdims=True)
-        d[np.arange(N), y] -= 1
-        d /= N
-        dh = d @ p["W2"].T * (h > 0)
-        return {"W1": X.T @ dh + reg * p["W1"], "b1": dh.sum(0),
-                "W2": h.T @ d + reg * p["W2"], "b2": d.sum(0)}
+        return cs231n_two_layer(p, X, y, reg, l2_half=True)[1]
 
     report = compare_gradients(loss_fn, params, hand, numeric=False, torch=False)
     return loss, names, report
+
+
+# ----------------------------------------------------------------- docs/architecture.md
+
+#: The layers, top to bottom: (title, [(node id, label)]). A module imports only from
+#: its own row or the rows below it (pyproject.toml's contracts, checked by lint-imports).
+LAYERS = [
+    ("command line: may import any layer", [
+        ("cli_example", "examples/two_layer.py"), ("cli_compare", "python -m\ntinygrad_lite.compare"),
+        ("cli_bench", "benchmarks/"), ("cli_figures", "docs/make_figures.py")]),
+    ("what the seeds do with the layers below", [
+        ("problems", "problems.py\nthe seeds' worked problems"), ("sweep", "sweep.py\nlr x reg sweep")]),
+    ("models and data", [("models", "models.py\nTwoLayerNet"), ("data", "data.py\nspiral, CIFAR-10")]),
+    ("built on the core", [
+        ("compare", "compare/\ncompare_gradients"), ("reference", "reference/\nthe seeds' hand backward"),
+        ("derivation", "derivation.py\ntl.explain"), ("nn", "nn/\nModule, Linear, ..."),
+        ("optim", "optim.py\nSGD, Adam, ...")]),
+    # the core, in the layers it has in itself
+    ("", [("torch_replay", "torch_replay.py\nthe graph in PyTorch"),
+          ("gradcheck", "gradcheck.py\ncentral differences"),
+          ("functional_autograd", "functional_autograd.py\njacobian, hessian, ..."),
+          ("source", "source.py\ntl.backward_source"), ("compiler", "compiler.py\ntl.compile")]),
+    ("", [("functional", "functional.py\ncomposites: softmax, cross_entropy, ...")]),
+    ("", [("tensor", "tensor.py\nTensor, apply, backward, grad")]),
+    ("", [("autograd", "autograd.py\npropagate: the backward walk"),
+          ("trace", "trace.py\nTraced: NumPy calls recorded")]),
+    ("", [("ops", "ops.py: the op table\nforward, backward, rule, torch twin")]),
+    ("", [("helpers", "_checks.py, _files.py, _cli.py")]),
+]
+#: the first node of each row inside the core's box
+CORE_ROWS = {"torch_replay", "functional", "tensor", "autograd", "ops"}
+
+#: How a tensor travels, one color a path: name -> (color, [(from, to, label)]). The
+#: arrows are calls at run time; the rows are the layers.
+FLOWS = {
+    "forward": ("black", [("user", "tensor", "x @ W"),
+                          ("tensor", "ops", "apply: op.forward(NP, arrays),\nthe node recorded")]),
+    "backward": ("red", [("user", "tensor", "loss.backward()"),
+                         ("tensor", "autograd", "propagate(loss, gradient)"),
+                         ("autograd", "ops", "op.backward(xp, g, ...)\nper node")]),
+    "diagram": ("blue", [("viz", "autograd", "tl.propagate:\neach wire's gradient")]),
+    "comparison": ("darkgreen", [("problems", "reference", "hand"),
+                                 ("problems", "compare", "compare_gradients"),
+                                 ("compare", "autograd", "engine"),
+                                 ("compare", "gradcheck", "numeric"),
+                                 ("compare", "torch_replay", "torch")]),
+    "tl.compile": ("purple", [("compiler", "tensor", "one traced call:\napply and propagate record"),
+                              ("compiler", "trace", "then replay\nthe NumPy calls")]),
+}
+
+
+def architecture():
+    """The package's layers (rows, top to bottom) and the paths a tensor takes through
+    them (colored arrows): docs/architecture.md."""
+    import graphviz
+    g = graphviz.Digraph("architecture", graph_attr=dict(
+        rankdir="TB", newrank="true", nodesep="0.25", ranksep="0.3", fontname="Helvetica",
+        fontsize="11"), node_attr=dict(shape="box", style="rounded,filled", fillcolor="white",
+                                       fontname="Helvetica", fontsize="10", margin="0.08,0.04"),
+        edge_attr=dict(fontname="Helvetica", fontsize="9"))
+    core = graphviz.Digraph("cluster_core", graph_attr=dict(
+        label="core: what `import tinygrad_lite` loads", labeljust="l", style="rounded,filled",
+        fillcolor="#f1f1f1", color="gray60", fontcolor="gray20"))
+    previous = None
+    for i, (title, nodes) in enumerate(LAYERS):
+        with (core if nodes[0][0] in CORE_ROWS else g).subgraph(name=f"cluster_{i}") as row:
+            row.attr(label=title, labeljust="l", style="dashed" if title else "invis",
+                     color="gray50", fontcolor="gray30", rank="same")
+            for name, label in nodes:
+                row.node(name, label, fontcolor="gray30" if name == "helpers" else "black")
+        if previous is not None:  # the rows in order
+            g.edge(previous, nodes[0][0], style="invis")
+        previous = nodes[0][0]
+    g.subgraph(core)
+    g.node("user", "your code\nW = tl.Tensor(..., requires_grad=True)\nloss = f(W)",
+           shape="note", fillcolor="lightyellow")
+    g.node("viz", "viz/ (a package of its own)\ndraw, render_svg, steps:\ntl's public API only",
+           fillcolor="aliceblue")
+    with g.subgraph() as level:  # your code and viz: level with the layers built on the core
+        level.attr(rank="same")
+        for name in ("user", "viz", "compare"):
+            level.node(name)
+    for color, edges in FLOWS.values():
+        for a, b, label in edges:
+            g.edge(a, b, label=label, color=color, fontcolor=color)
+    rows = "".join(f'<tr><td align="left"><font color="{color}">{name}</font></td></tr>'
+                   for name, (color, _) in FLOWS.items())
+    g.node("legend", f'<<table border="0" cellspacing="1"><tr><td align="left"><b>paths</b></td></tr>'
+                     f'{rows}</table>>', shape="plaintext", style="")
+    return g
 
 
 def figures():
@@ -148,6 +190,12 @@ def figures():
 
 def main(png: bool = False) -> None:
     OUT.mkdir(exist_ok=True)
+    arch = architecture()
+    path = OUT / "architecture.svg"
+    path.write_text(viz.svg_from_source(arch.source), encoding="utf-8")
+    print(f"wrote {path.relative_to(HERE.parent)}")
+    if png:
+        (OUT / "architecture.png").write_bytes(arch.pipe(format="png"))
     for stem, root, kw in figures():
         path = OUT / f"{stem}.svg"
         viz.render_svg(root, path, **kw)
@@ -165,7 +213,6 @@ def main(png: bool = False) -> None:
 
 def timing(repeat: int = 20) -> None:
     """Time to lay out the toy net's diagram (draw + SVG) with dot and with the fallback."""
-    import time
     loss, names = two_layer_net()
     t = time.perf_counter()
     d = viz.draw(loss, names=names)
