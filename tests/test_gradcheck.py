@@ -66,3 +66,26 @@ def test_eval_numerical_gradient_array_and_rel_error():
     assert tl.rel_error(np.zeros(2), np.array([0.0, 1e-9])) == pytest.approx(0.1)  # the 1e-8 floor
     with pytest.raises(ValueError, match="shapes"):
         tl.rel_error(np.zeros(2), np.zeros(3))
+
+
+def test_a_function_that_raises_mid_difference_leaves_x_as_it_was():
+    x0 = np.array([[0.5, -1.0], [2.0, 3.0]])
+
+    def fails_above_one(v):  # raises for the first entry pushed past 1: 0.5 + h is fine
+        if (np.asarray(v) > 3.0).any():
+            raise FloatingPointError("deliberate")
+        return float(np.sum(np.asarray(v) ** 2))
+
+    for check in (lambda x: tl.eval_numerical_gradient(fails_above_one, x),
+                  lambda x: tl.grad_check_sparse(fails_above_one, x, np.zeros_like(x), num_checks=50,
+                                                 verbose=False),
+                  lambda x: tl.eval_numerical_gradient_array(
+                      lambda v: np.asarray(v) * fails_above_one(v), x, np.ones_like(x))):
+        x = x0.copy()
+        with pytest.raises(FloatingPointError, match="deliberate"):
+            check(x)
+        np.testing.assert_array_equal(x, x0)
+    t = leaf(x0.copy())
+    with pytest.raises(FloatingPointError, match="deliberate"):
+        tl.gradcheck(lambda v: v * fails_above_one(v.data), [t])
+    np.testing.assert_array_equal(t.data, x0)

@@ -745,12 +745,12 @@ def test_op_vs_numeric(name, data):
     case = data.draw(st.composite(lambda draw: SPECS[name](draw))(), label="case")
     ops_, grads, out = forward_graph(name, case)
     rng = np.random.default_rng(len(case.desc))
-    seed = rng.uniform(-1, 1, out.shape)
+    grad_output = rng.uniform(-1, 1, out.shape)
 
     # tl.grad leaves .grad alone; backward() then stores the same numbers.
-    returned = tl.grad(out, grads, grad_outputs=seed)
+    returned = tl.grad(out, grads, grad_outputs=grad_output)
     assert all(t.grad is None for t in grads)
-    out.backward(seed)
+    out.backward(grad_output)
     for t, g in zip(grads, returned):
         assert t.grad.shape == t.shape and t.grad.dtype == t.dtype, case.desc
         np.testing.assert_array_equal(t.grad, g, err_msg=case.desc)
@@ -774,7 +774,7 @@ def test_op_vs_numeric(name, data):
 
     def loss() -> float:
         with tl.no_grad():
-            return float(np.sum(case.fn(*ops_).data * seed))
+            return float(np.sum(case.fn(*ops_).data * grad_output))
 
     _check_numeric(name, grads, loss, case)
     OP_STATS[name]["cases"] += 1
@@ -787,11 +787,11 @@ def test_op_vs_torch(name, data):
         pytest.skip("PyTorch is not installed (pip install -e '.[torch]'): oracle tests skipped")
     case = data.draw(st.composite(lambda draw: SPECS[name](draw))(), label="case")
     ops_, grads, out = forward_graph(name, case)
-    seed = np.random.default_rng(len(case.desc)).uniform(-1, 1, out.shape)
+    grad_output = np.random.default_rng(len(case.desc)).uniform(-1, 1, out.shape)
     tout, _ = replay_in_torch(out)
     check_close("forward vs torch", out.data, tout.detach().numpy(), TORCH_REL, TORCH_ABS, case)
-    ours = tl.grad(out, grads, grad_outputs=seed)
-    theirs = torch_gradients(out, grads, gradient=seed)
+    ours = tl.grad(out, grads, grad_outputs=grad_output)
+    theirs = torch_gradients(out, grads, gradient=grad_output)
     for g, tg in zip(ours, theirs):
         record(name, "torch", g, tg, TORCH_ABS)
         check_close("gradient vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
@@ -805,12 +805,12 @@ def test_op_vs_torch(name, data):
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed: oracle skipped")
 
 
-def torch_check(fn, *arrays, seed=None):
+def torch_check(fn, *arrays, grad_output=None):
     ts = [tl.Tensor(a, requires_grad=True) for a in arrays]
     out = fn(*ts)
-    seed = np.random.default_rng(1).uniform(0.5, 1.5, out.shape) if seed is None else seed
-    ours = tl.grad(out, ts, grad_outputs=seed, allow_unused=True)
-    theirs = torch_gradients(out, ts, gradient=seed)
+    grad_output = np.random.default_rng(1).uniform(0.5, 1.5, out.shape) if grad_output is None else grad_output
+    ours = tl.grad(out, ts, grad_outputs=grad_output, allow_unused=True)
+    theirs = torch_gradients(out, ts, gradient=grad_output)
     tout, _ = replay_in_torch(out)
     np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-300)
     for g, tg in zip(ours, theirs):
@@ -835,12 +835,12 @@ def test_extremum_ties_split_evenly_as_torch_amax(name, axis, keepdims):
 def test_maximum_ties_relu_abs_at_zero_clip_at_bounds_as_torch():
     a = np.array([[1.0, -1.0, 0.0], [2.0, 2.0, -3.0]])
     b = np.array([1.0, 0.5, 0.0])
-    g = torch_check(lambda x, y: tl.maximum(x, y), a, b, seed=np.ones((2, 3)))
+    g = torch_check(lambda x, y: tl.maximum(x, y), a, b, grad_output=np.ones((2, 3)))
     assert g[0][0, 0] == 0.5 and g[1][0] == 0.5  # a tie splits the gradient
     x = np.array([-1.0, 0.0, 0.0, 1.0, 2.0])
-    assert torch_check(lambda t: t.relu(), x, seed=np.ones(5))[0].tolist() == [0, 0, 0, 1, 1]
-    assert torch_check(lambda t: abs(t), x, seed=np.ones(5))[0].tolist() == [-1, 0, 0, 1, 1]
-    g = torch_check(lambda t: t.clip(0.0, 1.0), x, seed=np.ones(5))[0]
+    assert torch_check(lambda t: t.relu(), x, grad_output=np.ones(5))[0].tolist() == [0, 0, 0, 1, 1]
+    assert torch_check(lambda t: abs(t), x, grad_output=np.ones(5))[0].tolist() == [-1, 0, 0, 1, 1]
+    g = torch_check(lambda t: t.clip(0.0, 1.0), x, grad_output=np.ones(5))[0]
     assert g.tolist() == [0, 1, 1, 1, 0]  # bounds are inside, as torch.clamp
     torch_check(lambda t: t.clip(min=0.0), x)
     torch_check(lambda t: t.clip(max=1.0), x)
@@ -955,39 +955,39 @@ def random_graph(draw):
 def test_random_graphs_vs_numeric_and_torch(case):
     ops_, grads = operands(case)
     out = case.fn(*ops_)
-    seed = np.random.default_rng(len(case.desc)).uniform(-1, 1, out.shape)
-    kept = [t.data.copy() for t in grads] + [seed.copy()]
-    out.backward(seed)
+    grad_output = np.random.default_rng(len(case.desc)).uniform(-1, 1, out.shape)
+    kept = [t.data.copy() for t in grads] + [grad_output.copy()]
+    out.backward(grad_output)
     nodes = tl.backward_order(out)
     for t in nodes:  # every node holds a gradient of its own shape
         assert t.grad is not None and t.grad.shape == t.shape
-    _check_ownership(nodes, grads, kept + [seed])
+    _check_ownership(nodes, grads, kept + [grad_output])
 
     def loss() -> float:
         with tl.no_grad():
-            return float(np.sum(case.fn(*ops_).data * seed))
+            return float(np.sum(case.fn(*ops_).data * grad_output))
 
     _check_numeric("(random graphs)", grads, loss, case)
     OP_STATS["(random graphs)"]["cases"] += 1
     if HAVE_TORCH:
-        for g, tg in zip([t.grad for t in grads], torch_gradients(out, grads, gradient=seed)):
+        for g, tg in zip([t.grad for t in grads], torch_gradients(out, grads, gradient=grad_output)):
             record("(random graphs)", "torch", g, tg, TORCH_ABS)
             check_close("gradient vs torch", g, tg, TORCH_REL, TORCH_ABS, case)
         OP_STATS["(random graphs)"]["torch_cases"] += 1
     first = {id(t): t.grad.copy() for t in nodes}
-    out.backward(seed)  # accumulates: exactly twice each gradient (x + x == 2x in floats)
+    out.backward(grad_output)  # accumulates: exactly twice each gradient (x + x == 2x in floats)
     for t in nodes:
         np.testing.assert_array_equal(t.grad, 2 * first[id(t)])
-    _check_ownership(nodes, grads, kept + [seed])
+    _check_ownership(nodes, grads, kept + [grad_output])
 
 
 def _check_ownership(nodes, leaves, kept):
     """What the engine's in-place accumulation must never break: the leaves' data and
-    the seed are untouched, a leaf's .grad is its own writable array, an
+    the grad_output are untouched, a leaf's .grad is its own writable array, an
     intermediate's .grad is read-only."""
     for t, before in zip(leaves, kept):
         np.testing.assert_array_equal(t.data, before)
-    np.testing.assert_array_equal(kept[-1], kept[-2])  # the seed
+    np.testing.assert_array_equal(kept[-1], kept[-2])  # the grad_output
     for t in nodes:
         if t.op is not None:
             assert not t.grad.flags.writeable
@@ -1001,15 +1001,7 @@ def _check_ownership(nodes, leaves, kept):
 def _check_numeric(label, grads, loss, case):
     """Each tensor's .grad against central differences of ``loss()``, recorded under ``label``."""
     for t in grads:
-        numeric = np.zeros_like(t.data)
-        for ix in np.ndindex(t.shape):
-            old = t.data[ix]
-            t.data[ix] = old + H
-            plus = loss()
-            t.data[ix] = old - H
-            minus = loss()
-            t.data[ix] = old
-            numeric[ix] = (plus - minus) / (2 * H)
+        numeric = tl.eval_numerical_gradient(lambda _: loss(), t.data, h=H)
         record(label, "num", t.grad, numeric, NUM_ABS)
         check_close("gradient vs central differences", t.grad, numeric, NUM_REL, NUM_ABS, case)
 
@@ -1200,7 +1192,7 @@ def test_indexing_with_advanced_indices_separated_by_a_slice_follows_numpy_in_to
     ("gelu tanh", lambda t: t.gelu("tanh"), [0.0, -8.0, 8.0], [0.5, None, 1]),
 ])
 def test_activation_kinks_as_torch(name, fn, points, slopes):
-    (g,) = torch_check(fn, np.array(points), seed=np.ones(len(points)))
+    (g,) = torch_check(fn, np.array(points), grad_output=np.ones(len(points)))
     for got, want in zip(g, slopes):
         if want is not None:
             assert got == pytest.approx(want, abs=1e-12), name
@@ -1209,7 +1201,7 @@ def test_activation_kinks_as_torch(name, fn, points, slopes):
 @needs_torch
 def test_minimum_ties_split_evenly_as_torch():
     a, b = np.array([[1.0, -1.0, 0.0], [2.0, 2.0, -3.0]]), np.array([1.0, 0.5, 0.0])
-    g = torch_check(lambda x, y: tl.minimum(x, y), a, b, seed=np.ones((2, 3)))
+    g = torch_check(lambda x, y: tl.minimum(x, y), a, b, grad_output=np.ones((2, 3)))
     assert g[0][0, 0] == 0.5 and g[1][0] == 0.5 + 1  # a tie splits; b[0] < 2 wins row 1
 
 
@@ -1258,8 +1250,8 @@ def test_prod_with_zeros_as_torch(x, axis):
     assert np.all(np.isfinite(g))
     if axis is None:  # the product of the others, exactly
         others = [np.prod(np.delete(x.ravel(), i)) for i in range(x.size)]
-        seed = np.random.default_rng(1).uniform(0.5, 1.5, ())
-        np.testing.assert_array_equal(g.ravel(), seed * np.array(others))
+        grad_output = np.random.default_rng(1).uniform(0.5, 1.5, ())
+        np.testing.assert_array_equal(g.ravel(), grad_output * np.array(others))
 
 
 def test_prod_one_zero_gets_the_product_of_the_others_and_two_zeros_give_zero():

@@ -25,6 +25,22 @@ def rel_error(x: Any, y: Any) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def _around(f: Callable[[], Any], arr: np.ndarray, ix: tuple, h: float) -> tuple[Any, Any]:
+    """``f()`` with ``arr[ix]`` raised by ``h``, then lowered by ``h``: the two values a
+    central difference divides by ``2 * h``. ``arr[ix]`` is put back, also when ``f``
+    raises, and a graph that reads ``arr`` stays valid (``lifted_guard``)."""
+    old = arr[ix]
+    with lifted_guard(arr):
+        try:
+            arr[ix] = old + h
+            plus = f()
+            arr[ix] = old - h
+            minus = f()
+        finally:
+            arr[ix] = old
+    return plus, minus
+
+
 def eval_numerical_gradient(f: Callable, x: Any, verbose: bool = False, h: float = 1e-5) -> np.ndarray:
     """cs231n's central-difference gradient of the scalar ``f(x)``: perturbs ``x``
     in place (so ``lambda W: net.loss(X, y)[0]`` sees the change) and restores it."""
@@ -33,13 +49,7 @@ def eval_numerical_gradient(f: Callable, x: Any, verbose: bool = False, h: float
         raise TypeError("eval_numerical_gradient: x must be a floating NumPy array (it is perturbed in place)")
     out = np.zeros_like(arr)
     for ix in np.ndindex(arr.shape):
-        old = arr[ix]
-        with lifted_guard(arr):  # a graph that reads arr may be alive: every value is put back
-            arr[ix] = old + h
-            fxph = float(f(x))
-            arr[ix] = old - h
-            fxmh = float(f(x))
-            arr[ix] = old
+        fxph, fxmh = _around(lambda: float(f(x)), arr, ix, h)
         out[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, out[ix])
@@ -69,13 +79,7 @@ def grad_check_sparse(f: Callable, x: Any, analytic_grad: Any, num_checks: int =
     errors = []
     for _ in range(num_checks):
         ix = tuple(randrange(n) for n in arr.shape)
-        old = arr[ix]
-        with lifted_guard(arr):
-            arr[ix] = old + h
-            fxph = float(f(x))
-            arr[ix] = old - h
-            fxmh = float(f(x))
-            arr[ix] = old
+        fxph, fxmh = _around(lambda: float(f(x)), arr, ix, h)
         numerical = (fxph - fxmh) / (2 * h)
         analytic_value = float(analytic[ix])
         total = abs(numerical) + abs(analytic_value)
@@ -92,13 +96,7 @@ def eval_numerical_gradient_array(f: Callable, x: Any, df: Any, h: float = 1e-5)
     arr = x.data if isinstance(x, Tensor) else x
     out = np.zeros_like(arr)
     for ix in np.ndindex(arr.shape):
-        old = arr[ix]
-        with lifted_guard(arr):
-            arr[ix] = old + h
-            pos = np.array(f(x), dtype=np.float64, copy=True)
-            arr[ix] = old - h
-            neg = np.array(f(x), dtype=np.float64, copy=True)
-            arr[ix] = old
+        pos, neg = _around(lambda: np.array(f(x), dtype=np.float64, copy=True), arr, ix, h)
         out[ix] = np.sum((pos - neg) * df) / (2 * h)
     return out
 
@@ -132,13 +130,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Union[Tensor, Sequence[Any]], e
         numerical = np.zeros_like(analytical)
         for j in range(x.size):
             ix = np.unravel_index(j, x.shape)
-            old = x[ix]
-            with lifted_guard(x):
-                x[ix] = old + eps
-                plus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
-                x[ix] = old - eps
-                minus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
-                x[ix] = old
+            plus, minus = _around(lambda: np.array(fn(*inputs).data, dtype=np.float64).ravel(),
+                                  x, ix, eps)
             numerical[:, j] = (plus - minus) / (2 * eps)
         bad = np.abs(analytical - numerical) > atol + rtol * np.abs(numerical)
         if bad.any():
