@@ -68,8 +68,8 @@ def test_the_namespaces_have_the_same_functions():
 @pytest.mark.parametrize("exponent", [0, 1, 2, 3, -1, 0.5])
 def test_under_create_graph_every_gradient_is_a_tensor(exponent):
     x = leaf([1.0, 2.0])
-    seed = leaf([1.0, 1.0])
-    g = tl.grad(x ** exponent, x, grad_outputs=seed, create_graph=True)
+    grad_output = leaf([1.0, 1.0])
+    g = tl.grad(x ** exponent, x, grad_outputs=grad_output, create_graph=True)
     assert isinstance(g, tl.Tensor)
     np.testing.assert_array_equal(g.data, tl.grad(x ** exponent, x, grad_outputs=np.ones(2)))
     x.sum().backward(create_graph=True)
@@ -101,18 +101,18 @@ def test_leaf_gradients_under_create_graph_are_tensors_of_their_own():
     with tl.no_grad():
         a.grad += 1.0
     assert a.grad.tolist() == [2.0, 2.0] and b.grad.tolist() == [1.0, 1.0]
-    seed = leaf([5.0, 6.0])
+    grad_output = leaf([5.0, 6.0])
     a.grad = None
-    a.backward(gradient=seed, create_graph=True)  # the root's gradient is the caller's tensor
-    assert a.grad is not seed
+    a.backward(gradient=grad_output, create_graph=True)  # the root's gradient is the caller's tensor
+    assert a.grad is not grad_output
     with tl.no_grad():
         a.grad *= 2.0
-    assert seed.tolist() == [5.0, 6.0] and a.grad.tolist() == [10.0, 12.0]
+    assert grad_output.tolist() == [5.0, 6.0] and a.grad.tolist() == [10.0, 12.0]
     a.grad = None
-    a.backward(gradient=seed, create_graph=True)
-    assert tl.grad(a.grad.sum(), seed).tolist() == [1.0, 1.0]  # the copy stays in the graph
-    found = tl.grad(a + b, [a, b], grad_outputs=seed, create_graph=True)
-    assert found[0] is not seed and found[1] is not seed and found[0] is not found[1]
+    a.backward(gradient=grad_output, create_graph=True)
+    assert tl.grad(a.grad.sum(), grad_output).tolist() == [1.0, 1.0]  # the copy stays in the graph
+    found = tl.grad(a + b, [a, b], grad_outputs=grad_output, create_graph=True)
+    assert found[0] is not grad_output and found[1] is not grad_output and found[0] is not found[1]
 
 
 def test_a_backward_without_create_graph_makes_no_tensor():
@@ -281,10 +281,10 @@ def test_anomaly_mode_names_the_op_of_a_double_backward_that_makes_inf():
 
 
 # ----------------------------------------------------------------- every op, twice
-# For a case of tests/test_ops.py's SPECS: out = f(x), u a seed that requires grad,
+# For a case of tests/test_ops.py's SPECS: out = f(x), u a grad_output that requires grad,
 # first = tl.grad(out, x, grad_outputs=u, create_graph=True), then the gradient of
 # sum(first * w) with respect to x (the Hessian-vector product, second derivatives of
-# f) and to u (J w: the recorded backward is the right linear function of its seed,
+# f) and to u (J w: the recorded backward is the right linear function of its grad_output,
 # which makes even linear ops' recorded backwards count).
 
 
@@ -311,7 +311,7 @@ def gradients_or_zeros(scalar, wrt):
 
 
 def first_order_probe(case, arrays, w1, w2):
-    """sum(grad(f(arrays)) * w2) for the seed w1, by the fast path (no create_graph)."""
+    """sum(grad(f(arrays)) * w2) for the grad_output w1, by the fast path (no create_graph)."""
     ops_, leaves = operands(Case(arrays, case.kinds, case.fn))
     found = tl.grad(case.fn(*ops_), leaves, grad_outputs=w1)
     return float(sum(np.sum(g * w) for g, w in zip(found, w2)))
@@ -319,7 +319,7 @@ def first_order_probe(case, arrays, w1, w2):
 
 def numeric_second_derivatives(case, w1, w2):
     """Central differences of first_order_probe with respect to every entry of the
-    inputs that require grad and of the seed."""
+    inputs that require grad and of the grad_output."""
     grad_positions = [i for i, k in enumerate(case.kinds) if k == "grad"]
     results = []
     for pos in grad_positions + [None]:
@@ -329,9 +329,9 @@ def numeric_second_derivatives(case, w1, w2):
             values = []
             for step in (H, -H):
                 arrays = [np.array(a) for a in case.arrays]  # (copies; 0-d arrays, not scalars)
-                seed = w1.copy()
-                (arrays[pos] if pos is not None else seed)[ix] += step
-                values.append(first_order_probe(case, arrays, seed, w2))
+                grad_output = w1.copy()
+                (arrays[pos] if pos is not None else grad_output)[ix] += step
+                values.append(first_order_probe(case, arrays, grad_output, w2))
             numeric[ix] = (values[0] - values[1]) / (2 * H)
         results.append(numeric)
     return results
@@ -378,7 +378,7 @@ def check_second_order(label, case, numeric=True, table=True):
     """The second derivatives of ``case`` (see above) against central differences (when
     ``numeric``) and PyTorch (when installed), recorded under ``label`` in the summary
     table (when ``table``). Returns ours, one array per input that requires grad and
-    one for the seed."""
+    one for the grad_output."""
     ops_, leaves = operands(case)
     out = case.fn(*ops_)
     rng = np.random.default_rng(len(case.desc))

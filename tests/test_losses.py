@@ -28,13 +28,13 @@ def compare(ours_fn, theirs_fn, x, target, target_grad: bool = False):
     t = tl.Tensor(x, requires_grad=True)
     y = tl.Tensor(target, requires_grad=True) if target_grad else target
     out = ours_fn(t, y)
-    seed = np.random.default_rng(0).uniform(0.5, 1.5, out.shape)
+    grad_output = np.random.default_rng(0).uniform(0.5, 1.5, out.shape)
     leaves = [t, y] if target_grad else [t]
-    ours = tl.grad(out, leaves, grad_outputs=seed)
+    ours = tl.grad(out, leaves, grad_outputs=grad_output)
     tx = torch.tensor(x, requires_grad=True)
     ty = torch.tensor(np.asarray(target), requires_grad=target_grad)
     tout = theirs_fn(tx, ty)
-    theirs = torch.autograd.grad(tout, [tx, ty] if target_grad else [tx], torch.tensor(seed))
+    theirs = torch.autograd.grad(tout, [tx, ty] if target_grad else [tx], torch.tensor(grad_output))
     assert out.shape == tuple(tout.shape)
     np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-14)
     for a, b in zip(ours, theirs):
