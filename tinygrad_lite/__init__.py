@@ -8,8 +8,8 @@
 
 The core (the op table, the backward pass, Tensor, the composites, gradient checks,
 tracing) is imported here; what is built on it (``tl.nn``, ``tl.optim``, ``tl.data``,
-``tl.models``, ``tl.compare_gradients``, ``tl.explain``) on first use, so importing the
-core never loads the layers above it (docs/architecture.md).
+``tl.models``, ``tl.compare_gradients``, ``tl.explain``, ``tl.reference``, ...) on first
+use, so importing the core never loads the layers above it (docs/architecture.md).
 """
 from importlib import import_module as _import_module
 from typing import Any as _Any
@@ -41,7 +41,8 @@ __version__ = "0.1.0"
 #: this package, attribute of it; None for the module itself).
 _LAZY = {
     "nn": ("nn", None), "optim": ("optim", None), "data": ("data", None),
-    "models": ("models", None), "compare": ("compare", None),
+    "models": ("models", None), "sweep": ("sweep", None), "compare": ("compare", None),
+    "reference": ("reference", None), "problems": ("problems", None),
     "compare_gradients": ("compare", "compare_gradients"),
     "GradientReport": ("compare", "GradientReport"),
     "explain": ("derivation", "explain"),
@@ -92,6 +93,7 @@ __all__ = [
     "Compiled", "compile", "BackwardSource", "backward_source", "TraceError",
     # the core's modules
     "autograd", "compiler", "functional", "functional_autograd", "ops", "source", "trace",
-    # above the core (loaded by the import *)
-    *_LAZY,
+    # above the core (the import * loads them; tl.reference, tl.problems and tl.sweep
+    # are read as attributes only)
+    "nn", "optim", "data", "models", "compare", "compare_gradients", "GradientReport", "explain",
 ]
