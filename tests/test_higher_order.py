@@ -323,17 +323,12 @@ def numeric_second_derivatives(case, w1, w2):
     grad_positions = [i for i, k in enumerate(case.kinds) if k == "grad"]
     results = []
     for pos in grad_positions + [None]:
-        base = case.arrays[pos] if pos is not None else w1
-        numeric = np.zeros(base.shape)
-        for ix in np.ndindex(base.shape):
-            values = []
-            for step in (H, -H):
-                arrays = [np.array(a) for a in case.arrays]  # (copies; 0-d arrays, not scalars)
-                grad_output = w1.copy()
-                (arrays[pos] if pos is not None else grad_output)[ix] += step
-                values.append(first_order_probe(case, arrays, grad_output, w2))
-            numeric[ix] = (values[0] - values[1]) / (2 * H)
-        results.append(numeric)
+        arrays = [np.array(a) for a in case.arrays]  # copies (0-d arrays, not scalars) to perturb
+        grad_output = w1.copy()
+        base = arrays[pos] if pos is not None else grad_output
+        results.append(tl.eval_numerical_gradient(
+            lambda _, arrays=arrays, grad_output=grad_output: first_order_probe(case, arrays, grad_output, w2),
+            base, h=H))
     return results
 
 
