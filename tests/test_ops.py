@@ -23,6 +23,7 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import tinygrad_lite as tl
 from tinygrad_lite.functional import COMPOSITES as COMPOSITE_FUNCTIONS
+from tinygrad_lite.gradcheck import elementwise_errors
 from tinygrad_lite.ops import OPS
 
 from conftest import OP_STATS
@@ -710,17 +711,15 @@ def record(name: str, key: str, a: np.ndarray, b: np.ndarray, abs_tol: float,
            stats: dict = OP_STATS) -> None:
     s = stats.setdefault(name, {"cases": 0, "torch_cases": 0, "num_rel": 0.0, "num_abs": 0.0,
                                 "torch_rel": 0.0, "torch_abs": 0.0})
-    diff = np.abs(a - b)
+    rel, diff = elementwise_errors(a, b)  # cs231n's rel_error, per entry
     if diff.size:
-        rel = diff / np.maximum(1e-8, np.abs(a) + np.abs(b))  # cs231n's rel_error, per entry
         s[key + "_abs"] = max(s[key + "_abs"], float(diff.max()))
         s[key + "_rel"] = max(s[key + "_rel"], float(rel.max()))
 
 
 def check_close(what: str, a: np.ndarray, b: np.ndarray, rel_tol: float, abs_tol: float, case) -> None:
     assert a.shape == b.shape, f"{what}: shape {a.shape} vs {b.shape} ({case.desc})"
-    diff = np.abs(a - b)
-    rel = diff / np.maximum(1e-8, np.abs(a) + np.abs(b))
+    rel, diff = elementwise_errors(a, b)
     bad = (rel > rel_tol) & (diff > abs_tol)
     assert not bad.any(), (f"{what} mismatch for {case.desc}: worst rel_error {rel.max():.3e}, "
                            f"abs {diff.max():.3e}\nengine:\n{a}\nreference:\n{b}")

@@ -15,6 +15,13 @@ class GradcheckError(RuntimeError):
     """Raised by ``gradcheck`` when analytical and numerical gradients disagree."""
 
 
+def elementwise_errors(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cs231n's relative error ``|x - y| / max(1e-8, |x| + |y|)`` and the absolute
+    difference ``|x - y|``, element by element."""
+    diff = np.abs(x - y)
+    return diff / np.maximum(1e-8, np.abs(x) + np.abs(y)), diff
+
+
 def rel_error(x: Any, y: Any) -> float:
     """cs231n's relative error: max(|x - y| / max(1e-8, |x| + |y|))."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -22,7 +29,7 @@ def rel_error(x: Any, y: Any) -> float:
         raise ValueError(f"rel_error: shapes {x.shape} and {y.shape} differ")
     if x.size == 0:
         return 0.0
-    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+    return float(np.max(elementwise_errors(x, y)[0]))
 
 
 def _around(f: Callable[[], Any], arr: np.ndarray, ix: tuple, h: float) -> tuple[Any, Any]:

@@ -6,11 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-
-def elementwise_errors(e: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cs231n's relative error and the absolute difference, element by element."""
-    diff = np.abs(e - o)
-    return diff / np.maximum(1e-8, np.abs(e) + np.abs(o)), diff
+from ..gradcheck import elementwise_errors
 
 
 def agreeing(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:

@@ -15,10 +15,10 @@ import numpy as np
 
 from .._checks import is_number
 from ..autograd import backward_order, no_grad
-from ..gradcheck import eval_numerical_gradient
+from ..gradcheck import elementwise_errors, eval_numerical_gradient
 from ..tensor import Tensor
 from ..torch_replay import replay_in_torch, torch_gradients
-from .agreement import agree, elementwise_errors
+from .agreement import agree
 from .diagnose import Case, diagnose
 from .graph import EngineGradients, Names, describe
 
