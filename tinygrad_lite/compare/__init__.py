@@ -9,9 +9,9 @@ with the first wrong wire and a diagnosis (docs/compare.md).
 ``python -m tinygrad_lite.compare --model cs231n|ng|column|scratch`` prints the
 report for that seed's network (the seeds' problems are ``tinygrad_lite.problems``).
 """
+from .gradients import compare_gradients
 from .graph import named
-from .report import (DEFAULT_TOLERANCES, KINDS, Comparison, Divergence, GradientReport, Row,
-                     Worst, compare_gradients)
+from .report import DEFAULT_TOLERANCES, KINDS, Comparison, Divergence, GradientReport, Row, Worst
 
 __all__ = ["compare_gradients", "GradientReport", "Row", "Comparison", "Worst", "Divergence", "named",
            "DEFAULT_TOLERANCES", "KINDS"]
