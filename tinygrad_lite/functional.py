@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import ops
+from ._checks import is_integer, is_number
 from .autograd import Group, host, is_traced
 from .trace import TraceError
 from .tensor import Tensor, _axis, _deviation_keywords, apply
@@ -65,7 +66,7 @@ def _dim(who: str, x: Tensor, axis: Any, kw: dict) -> int:
             raise TypeError(f"{who}: unexpected keyword argument(s) "
                             f"{', '.join(sorted(set(kw) - {'dim'}))}")
         axis = kw["dim"]
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+    if not is_integer(axis):
         raise TypeError(f"{who}: axis must be an int, got {axis!r}")
     if not -max(x.ndim, 1) <= axis < max(x.ndim, 1):
         raise np.exceptions.AxisError(f"{who}: axis {axis} is out of bounds for a tensor of "
@@ -222,8 +223,7 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, *, ignore_index:
     op = "cross_entropy"
     logits = _as_tensor(logits)
     reduction = _reduction(op, reduction)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)) \
-            or not 0.0 <= label_smoothing <= 1.0:
+    if not is_number(label_smoothing) or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
     if logits.ndim == 0:
         raise ValueError(f"{op}: scores must be 2-D (N, C) (or (C,), or (N, C, d1, ...)), got a 0-d tensor")
@@ -376,8 +376,7 @@ def l2_penalty(tensors: Any, reg: float, half: bool = False) -> Tensor:
     tensor gets ``2 * reg * t``. ``half=True`` is the older notes' ``0.5 * reg *``
     convention (seeds 001-003): the gradient gets ``reg * t``.
     """
-    if isinstance(reg, Tensor) or not isinstance(reg, (int, float, np.integer, np.floating)) \
-            or isinstance(reg, bool):
+    if not is_number(reg):
         raise TypeError(f"l2_penalty: reg must be a number, got {type(reg).__name__}")
     if not np.isfinite(reg) or reg < 0:
         raise ValueError(f"l2_penalty: reg must be a finite number >= 0, got {reg}")

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, Tuple, Union
 
 import numpy as np
 
+from ._checks import is_integer, is_number
 from ._files import read_npz
 from .autograd import is_traced, no_grad
 from .compiler import compile as compile_step
@@ -307,7 +308,7 @@ class TwoLayerNet(Module):
         X_val = self._check_X(X_val, "train")
         y_val = _check_y(y_val, len(X_val), self.output_size, "y_val")
         for name, v in (("num_iters", num_iters), ("batch_size", batch_size)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (name == "batch_size"):
+            if not is_integer(v) or v < (name == "batch_size"):
                 raise ValueError(f"TwoLayerNet.train: {name} must be an int >= "
                                  f"{int(name == 'batch_size')}, got {v!r}")
         _check_reg(reg, "train")
@@ -375,7 +376,7 @@ class TwoLayerNet(Module):
 
 
 def _check_reg(reg: Any, who: str) -> None:
-    if isinstance(reg, bool) or not isinstance(reg, (int, float, np.integer, np.floating)):
+    if not is_number(reg):
         raise TypeError(f"TwoLayerNet.{who}: reg must be a number, got {type(reg).__name__}")
 
 

@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ._checks import is_integer
+
 if TYPE_CHECKING:
     from .tensor import Tensor
 
@@ -1470,8 +1472,7 @@ def _torch_index(x: Any, index: Any) -> Any:
     the same order and shape as NumPy does."""
     torch = _torch()
     parts = index if isinstance(index, tuple) else (index,)
-    advanced = [i for i, p in enumerate(parts) if isinstance(p, (np.ndarray, int, np.integer))
-                and not isinstance(p, bool)]
+    advanced = [i for i, p in enumerate(parts) if isinstance(p, np.ndarray) or is_integer(p)]
     separated = len(advanced) > 1 and any(
         not isinstance(p, (np.ndarray, int, np.integer)) for p in parts[advanced[0]:advanced[-1]])
     negative_step = any(isinstance(p, slice) and p.step is not None and p.step < 0 for p in parts)

@@ -20,6 +20,7 @@ from typing import Any, Iterable, List, Mapping, Optional
 
 import numpy as np
 
+from ._checks import is_integer, is_number
 from .autograd import effect, modify
 from .tensor import Tensor
 
@@ -28,7 +29,7 @@ __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "ExponentialLR"]
 
 def _number(who: str, name: str, value: Any, low: float = 0.0, high: float = np.inf,
             high_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_number(value):
         raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__}")
     value = float(value)
     if not (low <= value and (value < high if high_open else value <= high)) or np.isnan(value):
@@ -172,7 +173,7 @@ class Optimizer:
             raise TypeError(f"{who}: 'state' must be a dict index -> buffers, got {type(state).__name__}")
         new: dict = {}
         for i, bufs in state.items():
-            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+            if not is_integer(i) or not 0 <= i < n:
                 raise ValueError(f"{who}: state index {i!r} is not a parameter index in [0, {n})")
             p = self.params[int(i)]
             if not isinstance(bufs, Mapping) or set(bufs) != set(self._buffers):
@@ -284,7 +285,7 @@ class Adam(Optimizer):
         self.eps = _number("Adam", "eps", group["eps"])
         self.weight_decay = _number("Adam", "weight_decay", group["weight_decay"])
         t = group["t"]
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+        if not is_integer(t) or t < 0:
             raise ValueError(f"Adam: the step count t must be an int >= 0, got {t!r}")
         self.t = int(t)
 
@@ -375,7 +376,7 @@ class ExponentialLR:
         gamma = _number("ExponentialLR", "gamma", state_dict["gamma"])
         base_lr = _number("ExponentialLR", "base_lr", state_dict["base_lr"])
         last = state_dict["last_epoch"]
-        if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 0:
+        if not is_integer(last) or last < 0:
             raise ValueError(f"ExponentialLR: last_epoch must be an int >= 0, got {last!r}")
         self.gamma, self.base_lr, self.last_epoch = gamma, base_lr, int(last)
         return self

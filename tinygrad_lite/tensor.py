@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, Union
 import numpy as np
 
 from . import ops
+from ._checks import is_integer
 from .autograd import (Group, Hold, enable_grad, is_traced, modify, propagate, share_stamps,
                        stamps, state)
 from .ops import NP, sum_axes
@@ -783,7 +784,7 @@ class Tensor:
                                f"number of dimensions ({self.ndim}, shape {self.shape})")
         shape = []
         for i, n in enumerate(sizes):
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < -1:
+            if not is_integer(n) or n < -1:
                 raise RuntimeError(f"expand: sizes must be ints >= -1, got {sizes!r}")
             if n == -1:
                 if i < new:
@@ -886,7 +887,7 @@ def _axes_of(axes: Any, ndim: int, who: str, keep_order: bool = False) -> Any:
     items = tuple(axes) if many else (axes,)
     out = []
     for a in items:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+        if not is_integer(a):
             raise TypeError(f"{who}: axes must be ints, got {axes!r}")
         if not -ndim <= a < ndim:
             raise np.exceptions.AxisError(f"{who}: axis {a} is out of bounds for a tensor of "

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_probability
+from .._checks import check_probability, is_integer
 from ..autograd import host
 from ..functional import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                           composite, cross_entropy, l2_penalty, log_softmax, logsoftmax,
@@ -87,7 +87,7 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: Any = None) -> Tens
         raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
     amounts = list(pad)
     if len(amounts) % 2 or len(amounts) // 2 > x.ndim or \
-            not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in amounts):
+            not all(is_integer(n) for n in amounts):
         raise ValueError(f"pad: pad must be ints, two per padded axis (at most {x.ndim} axes: "
                          f"shape {x.shape}), got {tuple(amounts)}")
     pairs = [(0, 0)] * x.ndim
