@@ -25,7 +25,7 @@ class GradientShapeError(ValueError, RuntimeError):
     and a misuse of backward (PyTorch users catch RuntimeError)."""
 
 
-def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
+def _check_data(data: Any) -> np.ndarray:
     if isinstance(data, Tensor):
         return data.data
     if isinstance(data, np.ndarray):
@@ -36,13 +36,13 @@ def _check_data(data: Any, who: str = "Tensor") -> np.ndarray:
         try:
             arr = np.asarray(data)
         except (ValueError, TypeError) as e:
-            raise TypeError(f"{who}: cannot make an array of {type(data).__name__}: {e}") from None
+            raise TypeError(f"Tensor: cannot make an array of {type(data).__name__}: {e}") from None
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{who}: unsupported dtype {arr.dtype} (use a floating, integer or bool array)")
+        raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (use a floating, integer or bool array)")
     return arr
 
 
-def _make(data: np.ndarray, requires_grad: bool, op: Optional[type], parents: tuple,
+def _make(data: np.ndarray, requires_grad: bool, op: Optional[type[ops.Function]], parents: tuple,
           args: dict, groups: tuple, name: Optional[str] = None, guard: bool = True) -> "Tensor":
     """Make a tensor without the checks of ``__init__`` (the hot path)."""
     t = Tensor.__new__(Tensor)
