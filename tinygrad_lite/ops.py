@@ -181,10 +181,10 @@ NP = NumpyNamespace()
 
 #: How ``Function.apply`` records an op: ``tensor.apply``, which tensor.py plugs in when
 #: it is imported. The op table sits below the Tensor class: it computes on arrays.
-_record: Callable[[type, Sequence[Any], dict], "Tensor"]
+_record: Callable[[type[Function], Sequence[Any], dict], Tensor]
 
 
-def set_recorder(record: Callable[[type, Sequence[Any], dict], "Tensor"]) -> None:
+def set_recorder(record: Callable[[type[Function], Sequence[Any], dict], Tensor]) -> None:
     """Make ``Function.apply`` run an op through ``record(op, inputs, args)``."""
     global _record
     _record = record
