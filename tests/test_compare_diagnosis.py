@@ -348,7 +348,6 @@ def test_wrong_wires_are_the_graphs_own_tensors():
 # ----------------------------------------------------------------- the command
 
 def test_cli_prints_the_diagnosis_and_writes_the_diagram(tmp_path):
-    pytest.importorskip("viz")
     out = tmp_path / "relu.svg"
     r = subprocess.run([sys.executable, "-m", "tinygrad_lite.compare", "--model", "cs231n", "--bug",
                         "l2", "--no-numeric", "--torch", "off", "--svg", str(out)],
@@ -366,7 +365,6 @@ def test_cli_prints_the_diagnosis_and_writes_the_diagram(tmp_path):
 
 def test_docs_compare_examples_run(tmp_path, monkeypatch, capsys):
     """Every ```python block of docs/compare.md, in order, in one namespace."""
-    pytest.importorskip("viz")
     import pathlib
     import re
     doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "compare.md"

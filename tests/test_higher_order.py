@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_lite as tl
+import viz
 from tinygrad_lite import reference
 from tinygrad_lite.autograd import stamps
 from tinygrad_lite.ops import NP, OPS
@@ -759,7 +760,6 @@ def test_hessian_of_the_cs231n_toy_loss_in_b2_as_torch_and_by_hand():
 
 
 def test_a_double_backward_graph_draws():
-    viz = pytest.importorskip("viz")
     W = leaf([[0.5, -1.0, 0.3], [0.2, 0.1, -0.4]], name="W")
     X = tl.Tensor(np.array([[1.0, 2.0], [-1.0, 0.5]]), name="X")
     loss = tl.cross_entropy(X @ W, np.array([0, 2]))
