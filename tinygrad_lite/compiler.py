@@ -1065,7 +1065,10 @@ def _reachable(fn: Callable, args: tuple, kwargs: dict) -> tuple:
     from the start, so NumPy code on ``t.data`` is recorded or refused, not frozen;
     a generator that draws during the trace is refused. Also the modes found
     (``(module, "training", value)``: dropout reads it in Python)."""
-    found, modes, seen, todo = [], [], set(), [fn, kwargs, args]
+    found: list = []
+    modes: list = []
+    seen: set = set()
+    todo: list = [fn, kwargs, args]
     budget = REACH_LIMIT
     while todo and budget:
         obj = todo.pop()
