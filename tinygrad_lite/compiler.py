@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import operator
 import random
 import sys
 import threading
@@ -28,8 +27,10 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from . import rewrite
 from .autograd import (backward_order, guarded_arrays, propagate, share_stamps, stamp_write,
                        stamps, state)
+from .rewrite import ROUNDING_ULPS, Code, plan_buffers
 from .tensor import (GradientShapeError, Tensor, _checked_grad, _fail, _lift_all, _make, _new,
                      _tensors)
 from .trace import Ref, Trace, TraceError, Traced, TraceNamespace, resolve
@@ -439,17 +440,14 @@ class _Bad(Exception):
     """The program cannot be bound to these arrays (a guard failed): trace again."""
 
 
-_VIEW_OK = (np.transpose, np.broadcast_to, np.swapaxes, operator.getitem, np.ndarray.reshape,
-            np.ndarray.transpose, np.ndarray.swapaxes, np.ndarray.ravel, np.ndarray.squeeze,
-            np.ndarray.view)
-
-
 class Program:
     """A recorded trace made runnable: buffers, precomputed views and a flat list of
-    ``(function, arguments)`` calls."""
+    ``(function, arguments)`` calls. ``optimize``: the instructions rewritten by
+    ``rewrite.RULES`` and temporaries sharing buffers (see rewrite.py); otherwise the
+    literal program, each recorded call as recorded into a buffer of its own."""
 
     def __init__(self, trace: Trace, externals: list, final_grads: list, grad_guards: list,
-                 outputs: Any, output_values: list) -> None:
+                 outputs: Any, output_values: list, optimize: bool = False) -> None:
         self.trace = trace
         self.externals = externals       # (value index, getter(args, kwargs))
         counts: dict = {}
@@ -460,37 +458,38 @@ class Program:
         self.final_grads = final_grads   # (tensor, value index or None or array)
         self.grad_guards = grad_guards   # tensors whose .grad must be None at the start
         self.outputs = outputs           # the returned structure, Refs for values
-        values = trace.values
         live = self._live(output_values)
-        self.live = live
         given_out = set(output_values) | {i for _, i in final_grads if isinstance(i, int)}
         folded = self._foldable(live, given_out)
-        arrays: list = [None] * len(values)
-        for i, v in enumerate(values):
+        code = Code(trace, [trace.instrs[i] for i in live], given_out, folded)
+        if optimize:
+            rewrite.optimize(code)
+        self.optimized = optimize
+        self.code = code
+        self.instrs = code.instrs        # what runs, in order (positions index it)
+        self.values = code.values
+        arrays: list = [None] * len(code.values)
+        for i, v in enumerate(code.values):
             if v.kind != "temp":
                 arrays[i] = v.array      # bound again at every call when it changed
             elif i in folded:
                 arrays[i] = v.array      # a constant of the replay
-        self.buffers: set = set()
-        for i in live:
-            ins = trace.instrs[i]
-            if ins.out is not None and ins.kind != "view" and ins.out not in folded:
-                arrays[ins.out] = np.empty_like(values[ins.out].array)
-                self.buffers.add(ins.out)
+        buffers = plan_buffers(code, share=optimize)
+        for i, buffer in buffers.items():
+            arrays[i] = buffer
+        self.buffers: set = set(buffers)
         self.arrays = arrays
-        self.views = [i for i in live if trace.instrs[i].kind == "view"
-                      and trace.instrs[i].out not in folded]
+        self.views = [i for i, ins in enumerate(self.instrs) if ins.kind == "view"
+                      and ins.out not in folded]
         self.calls: list = []
-        self.call_of: dict = {}          # instruction index -> position in calls
-        for i in live:
-            ins = trace.instrs[i]
+        self.call_of: dict = {}          # instruction position -> position in calls
+        for i, ins in enumerate(self.instrs):
             if ins.kind == "view" or (ins.out is not None and ins.out in folded):
                 continue
             self.call_of[i] = len(self.calls)
             self.calls.append(None)
-        self.users: dict = {}            # value index -> instruction indices reading it
-        for i in live:
-            ins = trace.instrs[i]
+        self.users: dict = {}            # value index -> instruction positions reading it
+        for i, ins in enumerate(self.instrs):
             for r in set(ins.reads()) | ({ins.out} if ins.out is not None else set()):
                 self.users.setdefault(r, []).append(i)
         for i in self.views:
@@ -500,7 +499,7 @@ class Program:
         self.escaping = sorted({i for _, i in final_grads if isinstance(i, int)} |
                                {i for i in output_values if i in self.buffers})
         self.holders = {i: [t for t, j in final_grads if j == i] for i in self.escaping}
-        self.own_refs = {i: _refs(arrays, i) for i in self.escaping}
+        self.own_refs: dict = {i: None for i in self.escaping}  # counted by bind
 
     # ------------------------------------------------------------ building
     def _live(self, output_values: list) -> list:
@@ -540,16 +539,16 @@ class Program:
         return folded
 
     def _make_view(self, i: int) -> None:
-        ins = self.trace.instrs[i]
+        ins = self.instrs[i]
         base = self.arrays[ins.base]
         view = ins.fn(*resolve(ins.args, self.arrays), **resolve(ins.kwargs, self.arrays))
         if not isinstance(view, np.ndarray) or not np.may_share_memory(view, base) \
-                or view.shape != self.trace.values[ins.out].array.shape:
+                or view.shape != self.values[ins.out].array.shape:
             raise _Bad("a view became a copy")
         self.arrays[ins.out] = view
 
     def _make_call(self, i: int) -> None:
-        ins = self.trace.instrs[i]
+        ins = self.instrs[i]
         arrays = self.arrays
         args, kwargs = resolve(ins.args, arrays), resolve(ins.kwargs, arrays)
         if ins.kind == "compute":
@@ -579,7 +578,7 @@ class Program:
         while todo:
             v = todo.pop()
             for i in self.users.get(v, ()):
-                ins = self.trace.instrs[i]
+                ins = self.instrs[i]
                 if ins.kind == "view":
                     if ins.out not in done:
                         self._make_view(i)
@@ -610,7 +609,7 @@ class Program:
                     self._forget_shared()
                     raise _Bad("two tensors that shared an array no longer do")
             if a is not self.arrays[index]:
-                ref = self.trace.values[index].array
+                ref = self.values[index].array
                 if type(a) is not np.ndarray or a.shape != ref.shape or a.dtype != ref.dtype:
                     raise _Bad("an array changed shape or dtype")
                 changed.append((index, a))
@@ -717,6 +716,10 @@ def _fill_into(out: np.ndarray, value: Any) -> None:
     np.copyto(out, value, casting="unsafe")
 
 
+def _vdot_into(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    out[()] = np.vdot(a, b)
+
+
 #: ufuncs whose out= NumPy 2 wants as a keyword (a third positional is deprecated)
 _OUT_BY_NAME = {np.maximum, np.minimum}
 
@@ -739,6 +742,8 @@ def _into(fn: Callable, args: list, kwargs: dict, out: np.ndarray) -> tuple:
                       kwargs.get("keepdims", False))
         extra = {k: v for k, v in kwargs.items() if k in ("initial", "where")}
         return (functools.partial(fn, **extra) if extra else fn), positional
+    if fn is np.vdot and out.ndim == 0 and not kwargs:
+        return _vdot_into, (out, *args)
     if fn in _OUT_METHODS:
         return functools.partial(fn, out=out, **kwargs), tuple(args)
     if fn in (np.ndarray.astype, np.ndarray.copy) or fn is np.copy:
@@ -920,54 +925,119 @@ class Compiled:
     def _validate(self, tracer: Tracer, externals: list, final_grads: list, grad_guards: list,
                   outputs: Any, output_values: list, written: list, args: tuple,
                   kwargs: dict) -> tuple:
-        """Replay the program from the state before the call: it must give what the
-        traced call gave, bit for bit, or the call is undone and refused."""
+        """Replay the literal program from the state before the call: it must give
+        what the traced call gave, bit for bit, or the call is undone and refused.
+        The optimized program is replayed from the same state first, and used from
+        now on if it gave the same within ``ROUNDING_ULPS`` (see rewrite.py)."""
         trace = tracer.trace
-        eager_roots = {r: trace.values[r].array.copy() for r in tracer.snapshots}
-        eager_grads = [(t, _copy(t._grad)) for t, _ in final_grads]
-        eager_out = _build(outputs, [v.array for v in trace.values])
-        eager_owners = [(o, _copy_state(vars(o))) for o, _ in tracer.owners]
-        rng_after = np.random.get_state()
-        for r, before in tracer.snapshots.items():
-            with _library_write([trace.values[r].array]):
-                np.copyto(trace.values[r].array, before)
-        for c in tracer.contacts.values():
-            c.tensor._grad = c.grad
-        for owner, saved in tracer.owners:
-            _restore(owner, saved)
-        np.random.set_state(tracer.rng_start)
+        eager = _Outcome(tracer, final_grads, _build(outputs, [v.array for v in trace.values]))
+
+        def replay(optimize: bool) -> tuple:
+            _rewind(tracer)
+            program = Program(trace, externals, final_grads, grad_guards, outputs, output_values,
+                              optimize=optimize)
+            program.bind(args, kwargs)
+            return program, _run(program, written)
+
         try:
-            program = Program(trace, externals, final_grads, grad_guards, outputs, output_values)
+            fast, fast_result = replay(optimize=True)
+            fast_outcome = _Outcome(tracer, final_grads, fast_result)
+        except Exception:  # noqa: BLE001  whatever went wrong, the literal program decides
+            fast = None
+        try:
+            program, result = replay(optimize=False)
         except _Bad as e:
             raise TraceError(f"tl.compile: the recorded program cannot be replayed ({e})") from None
-        program.bind(args, kwargs)
-        result = _run(program, written)
-        diffs = []
-        for r, expected in eager_roots.items():
-            if not _same(trace.values[r].array, expected):
-                diffs.append(_describe(trace.values[r]))
-        for (t, expected) in eager_grads:
-            if not _same(t._grad, expected):
-                diffs.append(f"the .grad of {_tensor_name(t)}")
-        if not _same(_plain(result), _plain(eager_out)):
-            diffs.append(f"the returned value ({_plain(result)!r} vs {_plain(eager_out)!r})")
-        for (o, expected) in eager_owners:
-            if not _same(vars(o), expected):
-                diffs.append(f"the state of {type(o).__name__}")
-        now = np.random.get_state()
-        if not np.array_equal(now[1], rng_after[1]) or now[2] != rng_after[2]:
-            diffs.append("the state of np.random")
+        diffs = _Outcome(tracer, final_grads, result).differences(eager, _same)
         if diffs:
             raise TraceError(
                 f"tl.compile: replaying the recorded program did not reproduce the traced call "
                 f"({', '.join(diffs)} differed): the function does work the trace cannot see "
                 f"(NumPy on arrays the library never touched, state outside the tensors it "
                 f"used?); the call was undone")
+        if fast is not None and not fast_outcome.differences(eager, _close):
+            program = fast
         return program, result
+
+
+class _Outcome:
+    """What a call left behind: the arrays it wrote, the final ``.grad`` arrays, the
+    returned value, the optimizers' state and np.random's (copies)."""
+
+    def __init__(self, tracer: Tracer, final_grads: list, result: Any) -> None:
+        values = tracer.trace.values
+        self.roots = {r: values[r].array.copy() for r in tracer.snapshots}
+        self.grads = [(t, _copy(t._grad)) for t, _ in final_grads]
+        self.result = _copied(_plain(result))
+        self.owners = [(o, _copy_state(vars(o))) for o, _ in tracer.owners]
+        self.rng = np.random.get_state()
+        self.describe = {r: _describe(values[r]) for r in self.roots}
+
+    def differences(self, expected: "_Outcome", equal: Callable[[Any, Any], bool]) -> list:
+        """What differs from ``expected`` (by ``equal``), in words."""
+        diffs = [self.describe[r] for r, a in self.roots.items() if not equal(a, expected.roots[r])]
+        diffs += [f"the .grad of {_tensor_name(t)}"
+                  for (t, a), (_, b) in zip(self.grads, expected.grads) if not equal(a, b)]
+        if not equal(self.result, expected.result):
+            diffs.append(f"the returned value ({self.result!r} vs {expected.result!r})")
+        diffs += [f"the state of {type(o).__name__}"
+                  for (o, a), (_, b) in zip(self.owners, expected.owners) if not equal(a, b)]
+        if not (np.array_equal(self.rng[1], expected.rng[1]) and self.rng[2] == expected.rng[2]):
+            diffs.append("the state of np.random")
+        return diffs
+
+
+def _rewind(tracer: Tracer) -> None:
+    """Put the arrays, gradients, optimizers and np.random back as they were before
+    the traced call (its outcome was saved), for a replay of the same call."""
+    for r, before in tracer.snapshots.items():
+        with _library_write([tracer.trace.values[r].array]):
+            np.copyto(tracer.trace.values[r].array, before)
+    for c in tracer.contacts.values():
+        c.tensor._grad = c.grad
+    for owner, saved in tracer.owners:
+        _restore(owner, saved)
+    np.random.set_state(tracer.rng_start)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal up to the rounding an optimized program may differ by: floating-point
+    arrays (and numbers) within ``ROUNDING_ULPS`` units in the last place of the
+    largest magnitude of ``b``, with NaN and infinities in the same places; anything
+    else as ``_same``."""
+    if isinstance(a, (np.ndarray, np.generic, float)) and isinstance(b, (np.ndarray, np.generic, float)):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or a.dtype != b.dtype or a.dtype.kind not in "fc":
+            return _same(a, b)
+        finite = np.isfinite(b)
+        if not np.array_equal(np.isfinite(a), finite) or \
+                not np.array_equal(a[~finite], b[~finite], equal_nan=True):
+            return False
+        if not finite.any():
+            return True
+        scale = np.max(np.abs(b[finite]))
+        error = np.max(np.abs(a[finite] - b[finite]))
+        return bool(error <= ROUNDING_ULPS * np.finfo(b.dtype).eps * scale)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_close, a, b))
+    return _same(a, b)
 
 
 def _copy(x: Any) -> Any:
     return x.copy() if isinstance(x, np.ndarray) else x
+
+
+def _copied(x: Any) -> Any:
+    """``x`` with its arrays copied (inside lists, tuples and dicts)."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_copied(o) for o in x)
+    if isinstance(x, dict):
+        return {k: _copied(v) for k, v in x.items()}
+    return x
 
 
 def _plain(x: Any) -> Any:
