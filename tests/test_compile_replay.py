@@ -505,6 +505,24 @@ def test_a_learning_rate_array_is_an_input_and_scales_the_matmul_operand():
     assert program.optimized
 
 
+def test_a_zero_d_input_is_read_at_each_call():
+    """A 0-d input is copied into the program's own array at each call: a new array,
+    or the same one changed in place, gives its new value; another dtype traces again."""
+    X, y = data(np.float64)
+    eager, fast = Net(np.float64), Net(np.float64)
+    step = tl.compile(fast.step)
+    lr = np.array(0.1)
+    for k in range(6):
+        lr[()] = 0.1 / (k + 1)
+        eager.step(tl.Tensor(X), y, float(lr))
+        step(tl.Tensor(X), y, lr if k % 2 else np.array(float(lr)))
+    for p, q in zip(fast.params, eager.params):
+        assert_close(p.data, q.data, np.float64)
+    assert step.traces == 1
+    step(tl.Tensor(X), y, np.array(0.1, np.float32))
+    assert step.traces == 2
+
+
 def test_adam_with_a_penalty_is_optimized_and_equals_eager():
     X, y = data(np.float64)
     nets = [Net(np.float64), Net(np.float64)]

@@ -477,6 +477,12 @@ class Program:
         buffers = plan_buffers(code, share=optimize)
         for i, buffer in buffers.items():
             arrays[i] = buffer
+        #: 0-d inputs (a learning rate passed as an array) are copied into an array of
+        #: the program's own at each call: a new array every step remakes no call
+        self.copied = {i for i, _ in externals if code.values[i].kind == "input"
+                       and code.values[i].array.ndim == 0 and i not in code.writes}
+        for i in self.copied:
+            arrays[i] = code.values[i].array.copy()
         self.buffers: set = set(buffers)
         self.arrays = arrays
         self.views = [i for i, ins in enumerate(self.instrs) if ins.kind == "view"
@@ -615,7 +621,10 @@ class Program:
                 changed.append((index, a))
         self._forget_shared()
         for index, a in changed:
-            self._rebind(index, a)
+            if index in self.copied:
+                self.arrays[index][()] = a
+            else:
+                self._rebind(index, a)
         del changed
         self._count_own_refs()
         arrays = self.arrays
