@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Time one training step written by hand in NumPy, with tinygrad_lite and with PyTorch.
+"""Time one training step written by hand in NumPy, with tinygrad_lite (eager and
+under tl.compile) and with PyTorch.
 
     python benchmarks/run.py                 # full run, a few minutes on 2 cores
     python benchmarks/run.py --quick         # smoke run, about a minute
     python benchmarks/run.py --json out.json # also write the results as JSON
     python benchmarks/run.py --micrograd     # also time micrograd itself (minutes)
+    python benchmarks/run.py --median-of a.json b.json c.json  # the median of runs
 
 Every implementation starts from the same initial parameters, is checked against the
 hand-written NumPy step after a few steps, and is then timed in the same process:
@@ -12,13 +14,14 @@ warm-up, several repeats (gc.collect() before each, time.perf_counter), median p
 The ratio is median time / median time of hand-NumPy of the same dtype, so ratios from
 one run are comparable even when the machine is noisy (~10-15% on 2 cores).
 
-Workloads (the targets of issue 7 are in benchmarks/README.md):
+Workloads (their targets are in benchmarks/README.md and TARGETS below):
   cifar     cs231n two-layer net at CIFAR-10 size, N=200, D=3072, H=100, C=10, one step
   toy       the same net at cs231n's toy size, N=5, D=4, H=10, C=3, one step
   spiral    cs231n's spiral data (3 x 100 points), D=2, H=100, 1000 full-batch iterations
   micrograd micrograd's demo: MLP 2-16-16-1 on 100 moons, SVM max-margin loss + 1e-4 L2
             on every parameter, 100 steps with lr = 1 - 0.9 k / 100
-  memory    resident memory over 1000 CIFAR-size engine steps (must stay flat)
+  memory    resident memory over 1000 CIFAR-size engine steps, eager and compiled
+            (must stay flat)
 
 The loss everywhere is data loss + reg * sum(W * W) (the cs231n form); the update is
 plain SGD, in place.
@@ -204,29 +207,61 @@ class Engine:
 
     def step(self, lr):
         if self.pb.loss == "svm":
-            loss = self.svm_loss()
+            loss = self.svm_loss(self.X, self.y)
         else:
-            W1, b1, W2, b2 = self.params
-            h = (self.X @ W1 + b1).relu()
-            scores = h @ W2 + b2
-            loss = tl.cross_entropy(scores, self.y) + self.pb.reg * ((W1 * W1).sum() + (W2 * W2).sum())
+            loss = self.softmax_loss(self.X, self.y)
         loss.backward()
         for p in self.params:
             p.data -= lr * p.grad
             p.grad = None
         return loss.item()
 
-    def svm_loss(self):
+    def softmax_loss(self, X, y):
+        W1, b1, W2, b2 = self.params
+        h = (X @ W1 + b1).relu()
+        scores = h @ W2 + b2
+        return tl.cross_entropy(scores, y) + self.pb.reg * ((W1 * W1).sum() + (W2 * W2).sum())
+
+    def svm_loss(self, X, y):
         W1, b1, W2, b2, W3, b3 = self.params
-        h1 = (self.X @ W1 + b1).relu()
+        h1 = (X @ W1 + b1).relu()
         h2 = (h1 @ W2 + b2).relu()
         scores = h2 @ W3 + b3
-        data = (1 - self.y * scores).relu().sum() * (1.0 / len(self.pb.y))
+        data = (1 - y * scores).relu().sum() * (1.0 / len(self.pb.y))
         reg = sum((p * p).sum() for p in self.params)
         return data + self.pb.reg * reg
 
     def get(self):
         return [p.data for p in self.params]
+
+
+class EngineCompiled(Engine):
+    """The same step under ``tl.compile``: traced at the first call, then replayed
+    without a graph. The update is the library's (``with tl.no_grad(): p -= lr * p.grad``);
+    a learning rate that changes every step (micrograd's schedule) is passed as an
+    array, an input of the replay, so that a new value does not trace again."""
+    label = "tinygrad_lite compiled"
+
+    def __init__(self, pb):
+        super().__init__(pb)
+        self.compiled = tl.compile(self.train_step)
+
+    def train_step(self, X, y, lr):
+        if self.pb.loss == "svm":
+            loss = self.svm_loss(X, y)
+        else:
+            loss = self.softmax_loss(X, y)
+        loss.backward()
+        with tl.no_grad():
+            for p in self.params:
+                p -= lr * p.grad
+                p.grad = None
+        return loss
+
+    def step(self, lr):
+        if self.pb.lr is None:
+            lr = np.array(lr, dtype=self.pb.dtype)
+        return self.compiled(self.X, self.y, lr).item()
 
 
 class EngineNet:
@@ -361,10 +396,10 @@ def time_impls(impls, pb, repeats, min_time):
     runners, number = {}, {}
     for name, cls in impls.items():
         impl = cls(pb)
+        run_steps(impl, pb)  # warm-up (caches, BLAS buffers, lazy imports, tl.compile's trace)
         t0 = time.perf_counter()
-        run_steps(impl, pb)  # warm-up (caches, BLAS buffers, lazy imports)
-        once = max(time.perf_counter() - t0, 1e-7)
         run_steps(impl, pb)
+        once = max(time.perf_counter() - t0, 1e-7)
         runners[name] = impl
         number[name] = max(1, int(min_time / once))
     times = {name: [] for name in impls}
@@ -421,10 +456,10 @@ def rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def memory_flat(steps):
-    """Resident memory of the engine over `steps` CIFAR-size float64 steps."""
+def memory_flat(steps, cls=None):
+    """Resident memory of the engine (eager, or `cls`) over `steps` CIFAR-size float64 steps."""
     pb = two_layer("cifar", 200, 3072, 100, 10, np.float64, std=1e-4, reg=0.25, lr=1e-5)
-    impl = Engine(pb)
+    impl = (cls or Engine)(pb)
     warm = max(steps // 10, 10)
     samples = []
     for k in range(steps):
@@ -464,6 +499,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and steps (smoke run)")
     ap.add_argument("--json", metavar="PATH", help="also write the results to PATH")
+    ap.add_argument("--median-of", nargs="+", metavar="JSON",
+                    help="print the table of the median of runs written by --json, and exit")
     ap.add_argument("--micrograd", action="store_true",
                     help="also time micrograd itself on its demo (pip install micrograd; minutes)")
     ap.add_argument("--only", nargs="*", metavar="WORKLOAD",
@@ -475,6 +512,16 @@ def main(argv=None):
                     help="limit BLAS (and PyTorch) to N threads; on a busy 2-core machine a "
                          "second BLAS thread waits for a time slice in every matmul")
     args = ap.parse_args(argv)
+    if args.median_of:
+        runs = []
+        for path in args.median_of:
+            with open(path) as f:
+                runs.append(json.load(f))
+        results = median_of(runs)
+        print(f"# median of {len(runs)} runs")
+        print()
+        print_table(results, *columns_of(results))
+        return results
     if args.keep_freed_memory:
         keep_freed_memory()
     if args.blas_threads:
@@ -525,7 +572,7 @@ def main(argv=None):
     rows = []
     for key in [k for k in workloads if k in chosen]:
         pb = workloads[key]()
-        impls = {"numpy": HandNumpy, "tinygrad_lite": Engine}
+        impls = {"numpy": HandNumpy, "tinygrad_lite": Engine, "compiled": EngineCompiled}
         if use_torch:
             impls["torch"] = Torch
         if has_models and pb.loss == "softmax":
@@ -568,8 +615,10 @@ def main(argv=None):
 
     if "memory" in chosen:
         results["memory"] = memory_flat(mem_steps)
+        results["memory_compiled"] = memory_flat(mem_steps, EngineCompiled)
 
     print()
+    results["columns"] = [use_torch, has_models, args.micrograd]
     print_table(results, use_torch, has_models, args.micrograd)
     if args.json:
         with open(args.json, "w") as f:
@@ -577,16 +626,54 @@ def main(argv=None):
     return results
 
 
+def median_of(runs):
+    """One result holding, for each workload, the median over `runs` of each ratio, of
+    hand-NumPy's seconds and of the page faults (BLAS starvation if any run had it)."""
+    results = {"workloads": {}, "columns": runs[0]["columns"]}
+    for key, first in runs[0]["workloads"].items():
+        entries = [r["workloads"][key] for r in runs if key in r["workloads"]]
+
+        def med(field, name, entries=entries):
+            return statistics.median(e[field][name] for e in entries)
+        names = [n for n in first["ratio"] if all(n in e["ratio"] for e in entries)]
+        entry = {"name": first["name"], "seconds": {n: med("seconds", n) for n in names},
+                 "ratio": {n: med("ratio", n) for n in names},
+                 "page_faults_per_unit": {n: med("page_faults_per_unit", n) for n in names
+                                          if n in first["page_faults_per_unit"]},
+                 "blas_starved": any(e.get("blas_starved") for e in entries)}
+        if "micrograd_over_engine" in first:
+            ratios = [e["micrograd_over_engine"] for e in entries]
+            entry["micrograd_over_engine"] = None if None in ratios else statistics.median(ratios)
+        results["workloads"][key] = entry
+    for key in ("memory", "memory_compiled"):
+        if all(key in r for r in runs):
+            results[key] = max((r[key] for r in runs), key=lambda m: m["growth"])
+    return results
+
+
+def columns_of(results):
+    return results.get("columns", [False, False, False])
+
+
+#: ratio to hand-NumPy each workload should reach, eagerly and under tl.compile
 TARGETS = {"cifar32": 1.05, "cifar64": 1.05, "toy32": 2.5, "toy64": 2.5, "spiral": 1.3}
+TARGETS_COMPILED = {"cifar32": 0.90, "cifar64": 0.90, "toy32": 1.5, "toy64": 1.5, "spiral": 1.1}
+
+
+def met(ratio, target, entry):
+    if entry.get("blas_starved"):
+        return "(unreliable)"
+    return "yes" if ratio <= target else "NO"
 
 
 def print_table(results, use_torch, has_models, with_micrograd):
-    cols = ["numpy", "tinygrad_lite"] + (["torch"] if use_torch else []) + \
+    cols = ["numpy", "tinygrad_lite", "compiled"] + (["torch"] if use_torch else []) + \
         (["models"] if has_models else [])
-    heads = {"numpy": "hand-NumPy", "tinygrad_lite": "tinygrad_lite", "torch": "PyTorch",
-             "models": "tl TwoLayerNet+SGD"}
-    print("| workload | " + " | ".join(heads[c] for c in cols) + " | target | met | page faults per unit |")
-    print("|---|" + "---:|" * len(cols) + "---|---|---|")
+    heads = {"numpy": "hand-NumPy", "tinygrad_lite": "tinygrad_lite", "compiled": "tl.compile",
+             "torch": "PyTorch", "models": "tl TwoLayerNet+SGD"}
+    print("| workload | " + " | ".join(heads[c] for c in cols) +
+          " | target eager | met | target compiled | met | page faults per unit |")
+    print("|---|" + "---:|" * len(cols) + "---|---|---|---|---|")
     for key, e in results["workloads"].items():
         cells = []
         for c in cols:
@@ -601,24 +688,28 @@ def print_table(results, use_torch, has_models, with_micrograd):
             if with_micrograd:
                 speedup = e["micrograd_over_engine"]
                 target = f"micrograd {fmt_time(e['seconds']['micrograd'])}: engine {speedup:,.0f}x faster, >= 1000x"
-                met = "yes" if speedup >= 1000 else "NO"
+                eager_met = "yes" if speedup >= 1000 else "NO"
             else:
                 target = ">= 1000x faster than micrograd (run with --micrograd)"
-                met = "n/a"
+                eager_met = "n/a"
+            compiled = "(none)"
+            compiled_met = "n/a"
         else:
             target = f"<= {TARGETS[key]}x"
-            met = "yes" if e["ratio"]["tinygrad_lite"] <= TARGETS[key] else "NO"
-            if e.get("blas_starved"):
-                met = "(unreliable)"
+            eager_met = met(e["ratio"]["tinygrad_lite"], TARGETS[key], e)
+            compiled = f"<= {TARGETS_COMPILED[key]}x"
+            compiled_met = met(e["ratio"]["compiled"], TARGETS_COMPILED[key], e)
         pf = " / ".join(f"{e['page_faults_per_unit'][c]:.0f}" for c in cols if c in e["page_faults_per_unit"])
         pf = pf if key != "micrograd" else pf + " (micrograd not counted)"
-        print(f"| {e['name']} | " + " | ".join(cells) + f" | {target} | {met} | {pf} |")
-    if "memory" in results:
-        m = results["memory"]
-        print(f"| resident memory, {m['steps']} CIFAR-size float64 engine steps | "
-              f"{m['rss_first_mb']:.1f} MB -> max {m['rss_max_mb']:.1f} MB "
-              f"({m['growth'] * 100:+.1f}%) | " + " | ".join("" for _ in cols[1:]) +
-              f" | flat within 5% | {'yes' if m['growth'] <= 0.05 else 'NO'} | |")
+        print(f"| {e['name']} | " + " | ".join(cells) +
+              f" | {target} | {eager_met} | {compiled} | {compiled_met} | {pf} |")
+    for key, what in (("memory", "engine"), ("memory_compiled", "compiled")):
+        if key in results:
+            m = results[key]
+            print(f"| resident memory, {m['steps']} CIFAR-size float64 {what} steps | "
+                  f"{m['rss_first_mb']:.1f} MB -> max {m['rss_max_mb']:.1f} MB "
+                  f"({m['growth'] * 100:+.1f}%) | " + " | ".join("" for _ in cols[1:]) +
+                  f" | flat within 5% | {'yes' if m['growth'] <= 0.05 else 'NO'} | | | |")
 
 
 if __name__ == "__main__":
