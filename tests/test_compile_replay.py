@@ -200,9 +200,9 @@ def test_the_sum_of_a_product_is_one_dot(dtype):
                    rand(30, 20, dtype=dtype))
     code = rec.code()
     assert rewrite.sum_products_with_dot(code)
-    assert calls(code.instrs, np.vdot) == 2 and calls(code.instrs, np.multiply) == 0
+    assert calls(code.instrs, np.einsum) == 2 and calls(code.instrs, np.multiply) == 0
     program = check(rec, exact=False)
-    assert calls(program.instrs, np.vdot) == 2
+    assert calls(program.instrs, np.einsum) == 2
 
 
 @pytest.mark.parametrize("fn", [
@@ -401,6 +401,45 @@ def test_a_temporary_buffer_is_reused_across_a_chain():
     assert len(big) == 1
 
 
+def test_an_elementwise_chain_runs_in_blocks_with_the_same_bits():
+    """``W -= 0.5 * W + M`` over arrays bigger than two blocks: one call running the
+    three ufuncs block by block."""
+    def fn(w, m):
+        w -= (0.5 * w + m)
+        return w.sum()
+    rec = Recorded(fn, rand(900, 64), rand(900, 64), writable=(0,))
+    program = check(rec, exact=True)
+    (chain,) = program.chains.values()
+    assert [program.instrs[i].fn for i in chain] == [np.multiply, np.add, np.subtract]
+    fn, (calls,) = program.calls[next(iter(program.chains))]
+    rows = rewrite.block_rows(rec.arrays[0])
+    assert len(calls) == 3 * -(-900 // rows)
+
+
+def test_small_chains_run_call_by_call():
+    rec = Recorded(lambda w, m: (0.5 * w + m) * 2.0, rand(9, 4), rand(9, 4))
+    assert not check(rec, exact=True).chains
+
+
+def test_a_chain_whose_arrays_overlap_runs_call_by_call():
+    """Bound to ``(w, w.T)``, a block's write into ``w`` would reach what another
+    block of the next call reads through ``w.T``: the calls run one after the other."""
+    def fn(w, v):
+        t = v * 2.0
+        w += t
+        return w.sum()
+    rec = Recorded(fn, rand(700, 700), rand(700, 700), writable=(0,))
+    program = rec.program(optimize=True)
+    assert program.chains
+    w = rand(700, 700)
+    expected = w + w.T * 2.0
+    program.bind((w, w.T), {})
+    program.run()
+    assert w.tobytes() == expected.tobytes()
+    (at,) = program.chains
+    assert len(program.calls[at][1][0]) == 2
+
+
 # ----------------------------------------------------------------- _close
 
 def test_close_allows_rounding_only_for_floats():
@@ -468,7 +507,7 @@ def test_a_compiled_step_is_optimized_and_equals_eager_over_100_steps(dtype):
         assert_close(p.data, q.data, dtype)
     (program,) = programs(step)
     assert program.optimized and step.traces == 1
-    assert calls(program.instrs, np.vdot) == 2
+    assert calls(program.instrs, np.einsum) == 2
     assert any(ins.fn is np.matmul and program.values[ins.args[1].index].array.shape == (16, 20)
                and program.instrs[program.code.producer[ins.args[1].index]].fn is np.multiply
                for ins in program.instrs)
@@ -562,10 +601,10 @@ def wrong_rule(code):
         return False
     code.broken = True
     for pos, ins in enumerate(code.instrs):
-        if ins.fn is np.vdot:
+        if ins.fn is np.einsum:
             out = code.new_value((), code.array(ins.out).dtype)
             code.instrs[pos:pos + 1] = [
-                Instr(np.vdot, ins.args, {}, "compute", out=out),
+                Instr(np.einsum, ins.args, {}, "compute", out=out),
                 Instr(np.multiply, (Ref(out), 1 + 1e-9), {}, "compute", out=ins.out)]
             code.refresh()
             return True

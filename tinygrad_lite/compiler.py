@@ -487,21 +487,24 @@ class Program:
         self.arrays = arrays
         self.views = [i for i, ins in enumerate(self.instrs) if ins.kind == "view"
                       and ins.out not in folded]
-        self.calls: list = []
-        self.call_of: dict = {}          # instruction position -> position in calls
-        for i, ins in enumerate(self.instrs):
-            if ins.kind == "view" or (ins.out is not None and ins.out in folded):
-                continue
-            self.call_of[i] = len(self.calls)
-            self.calls.append(None)
         self.users: dict = {}            # value index -> instruction positions reading it
         for i, ins in enumerate(self.instrs):
             for r in set(ins.reads()) | ({ins.out} if ins.out is not None else set()):
                 self.users.setdefault(r, []).append(i)
         for i in self.views:
             self._make_view(i)
-        for i in self.call_of:
-            self._make_call(i)
+        self.calls: list = []
+        self.call_of: dict = {}          # instruction position -> position in calls
+        self.chains: dict = {}           # position in calls -> instructions run in blocks
+        made = [i for i, ins in enumerate(self.instrs)
+                if ins.kind != "view" and not (ins.out is not None and ins.out in folded)]
+        for group in self._chains(made) if optimize else [[i] for i in made]:
+            for i in group:
+                self.call_of[i] = len(self.calls)
+            if len(group) > 1:
+                self.chains[len(self.calls)] = group
+            self.calls.append(None)
+            self._make_call(group[0])
         self.escaping = sorted({i for _, i in final_grads if isinstance(i, int)} |
                                {i for i in output_values if i in self.buffers})
         self.holders = {i: [t for t, j in final_grads if j == i] for i in self.escaping}
@@ -553,7 +556,39 @@ class Program:
             raise _Bad("a view became a copy")
         self.arrays[ins.out] = view
 
+    def _chains(self, made: list) -> list:
+        """``made`` cut into runs of consecutive elementwise calls of one shape big
+        enough for blocks (see ``rewrite.blocked``) and single calls."""
+        groups: list = []
+        shape = None
+        for i in made:
+            call = self._elementwise(i)
+            if call is not None and rewrite.block_rows(call[2]) is None:
+                call = None
+            if call is not None and groups and call[2].shape == shape:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+            shape = call[2].shape if call is not None else None
+        return groups
+
+    def _elementwise(self, i: int) -> Optional[tuple]:
+        ins = self.instrs[i]
+        out = self.arrays[ins.out] if ins.out is not None else None
+        return rewrite.elementwise(ins, resolve(ins.args, self.arrays),
+                                   resolve(ins.kwargs, self.arrays), out)
+
     def _make_call(self, i: int) -> None:
+        """Make the call of instruction ``i`` (all the chain's, when it is in one)."""
+        at = self.call_of[i]
+        chain = self.chains.get(at)
+        if chain is None:
+            self.calls[at] = self._call(i)
+            return
+        calls = rewrite.blocked([self._elementwise(j) for j in chain])
+        self.calls[at] = (rewrite.in_turn, (calls or [self._call(j) for j in chain],))
+
+    def _call(self, i: int) -> tuple:
         ins = self.instrs[i]
         arrays = self.arrays
         args, kwargs = resolve(ins.args, arrays), resolve(ins.kwargs, arrays)
@@ -572,7 +607,7 @@ class Program:
         else:
             fn = functools.partial(ins.fn, **kwargs) if kwargs else ins.fn
             call = (fn, tuple(args))
-        self.calls[self.call_of[i]] = call
+        return call
 
     def _rebind(self, index: int, array: np.ndarray) -> None:
         """Value ``index`` is now ``array``: remake the views of it and the calls
@@ -592,7 +627,7 @@ class Program:
                         todo.append(ins.out)
                 elif i in self.call_of:
                     calls.add(i)
-        for i in calls:
+        for i in {self.call_of[i]: i for i in calls}.values():  # a chain once
             self._make_call(i)
         if index in self.own_refs:
             self.own_refs[index] = None  # counted by bind, once no local names it
@@ -725,10 +760,6 @@ def _fill_into(out: np.ndarray, value: Any) -> None:
     np.copyto(out, value, casting="unsafe")
 
 
-def _vdot_into(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-    out[()] = np.vdot(a, b)
-
-
 #: ufuncs whose out= NumPy 2 wants as a keyword (a third positional is deprecated)
 _OUT_BY_NAME = {np.maximum, np.minimum}
 
@@ -751,8 +782,8 @@ def _into(fn: Callable, args: list, kwargs: dict, out: np.ndarray) -> tuple:
                       kwargs.get("keepdims", False))
         extra = {k: v for k, v in kwargs.items() if k in ("initial", "where")}
         return (functools.partial(fn, **extra) if extra else fn), positional
-    if fn is np.vdot and out.ndim == 0 and not kwargs:
-        return _vdot_into, (out, *args)
+    if fn is np.einsum:
+        return functools.partial(fn, out=out, **kwargs), tuple(args)
     if fn in _OUT_METHODS:
         return functools.partial(fn, out=out, **kwargs), tuple(args)
     if fn in (np.ndarray.astype, np.ndarray.copy) or fn is np.copy:

@@ -4,7 +4,8 @@
 recorded calls as recorded, each into a buffer of its own; ``Compiled`` checks that
 it reproduces the traced call bit for bit, or refuses the function. The
 **optimized** one first rewrites the instruction list with ``RULES`` (``optimize``),
-then lets temporaries whose lives do not overlap share buffers (``plan_buffers``).
+then lets temporaries whose lives do not overlap share buffers (``plan_buffers``),
+and runs chains of elementwise calls on big arrays block by block (``blocked``).
 Some rules round differently from the literal program, so ``Compiled`` runs both on
 the first call, from the same state, and keeps the optimized one only when every
 floating-point array it produced (the written parameters, the ``.grad`` arrays, the
@@ -22,7 +23,7 @@ exact (the same bits as the literal program)
     ``share_common_subexpressions``  a call repeated on unchanged inputs runs once
     ``drop_scalar_broadcasts``       ``broadcast_to(g, shape) * x`` is ``g * x`` for a 0-d g
 rounding (the same formula with other roundings; exact when the factors are powers of 2)
-    ``sum_products_with_dot``        ``sum(a * b)`` over all elements is ``vdot(a, b)``
+    ``sum_products_with_dot``        ``sum(a * b)`` over all elements is ``einsum("ij,ij->", a, b)``
     ``fold_scalar_factors``          ``s2 * (s1 * x)`` and ``(s * x) + (s * x)`` scale x once
     ``distribute_scalar_factors``    ``lr * (A @ B + s * W)`` is ``A @ (lr * B) + (lr * s) * W``
 
@@ -30,19 +31,20 @@ They rewrite float32 and float64 arrays only.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from .trace import Instr, Ref, Trace, Value, refs_in
 
-__all__ = ["Code", "ROUNDING_ULPS", "RULES", "optimize", "plan_buffers"]
+__all__ = ["Code", "ROUNDING_ULPS", "RULES", "optimize", "plan_buffers", "blocked"]
 
 #: how far (units in the last place of an array's largest magnitude) the optimized
 #: program may be from the literal one on the first call
 ROUNDING_ULPS = 64
 
-#: the dtypes the rounding rules rewrite (BLAS's dot, exact scalar casts)
+#: the dtypes the rounding rules rewrite (exact scalar casts, einsum's loops)
 _ROUNDING_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -320,10 +322,12 @@ def drop_scalar_broadcasts(code: Code) -> bool:
 # ----------------------------------------------------------------- rules: rounding
 
 def sum_products_with_dot(code: Code) -> bool:
-    """``sum(a * b)`` over every element, of a product nothing else reads, is one
-    BLAS dot product: one pass reading ``a`` and ``b`` instead of a pass writing the
-    product and a pass summing it (the L2 penalty ``(W * W).sum()``). BLAS adds in
-    another order than NumPy's pairwise sum."""
+    """``sum(a * b)`` over every element, of a product nothing else reads, is one dot
+    product, ``einsum("ij,ij->", a, b)``: one pass reading ``a`` and ``b`` instead of
+    a pass writing the product and a pass summing it (the L2 penalty
+    ``(W * W).sum()``). einsum adds in another order than NumPy's pairwise sum. (Not
+    BLAS's dot: on more than one thread, it waits for the other thread to be scheduled
+    whenever the machine is busy, milliseconds at a time.)"""
     replace = {}
     for pos, ins in enumerate(code.instrs):
         if not (ins.kind == "compute" and _is_sum(ins.fn) and len(ins.args) == 1
@@ -340,7 +344,9 @@ def sum_products_with_dot(code: Code) -> bool:
         if all(type(x) is Ref and code.array(x.index).shape == code.array(p).shape
                and code.array(x.index).dtype == code.array(p).dtype
                and code.unchanged(x, start, pos) for x in (a, b)):
-            replace[pos] = [Instr(np.vdot, (a, b), {}, "compute", out=ins.out, tag=ins.tag)]
+            axes = "".join(chr(ord("a") + k) for k in range(code.array(p).ndim))
+            replace[pos] = [Instr(np.einsum, (f"{axes},{axes}->", a, b), {}, "compute",
+                                  out=ins.out, tag=ins.tag)]
     return _apply(code, replace)
 
 
@@ -455,8 +461,11 @@ def _distribute(code: Code, v: int, c: Any, end: int, emit: list, out: Optional[
         operands[k] = Ref(scaled_operand)
         emit.append(Instr(np.matmul, tuple(operands), {}, "compute", out=out, tag=ins.tag))
     else:
-        a, b = (_distribute(code, x.index, c, end, emit) for x in ins.args)
-        emit.append(Instr(ins.fn, (Ref(a), Ref(b)), {}, "compute", out=out, tag=ins.tag))
+        # the matmul first: its big result is written before the scaled term, which
+        # is then still in the caches when the sum reads it
+        order = sorted(range(2), key=lambda k: code.made_by(ins.args[k].index).fn is not np.matmul)
+        made = {k: _distribute(code, ins.args[k].index, c, end, emit) for k in order}
+        emit.append(Instr(ins.fn, (Ref(made[0]), Ref(made[1])), {}, "compute", out=out, tag=ins.tag))
     return out
 
 
@@ -543,3 +552,83 @@ def _dying_operand(code: Code, ins: Instr, pos: int, last: dict, kept: set, buff
                 and last.get(r) == pos and _layout(buffers[r]) == _layout(out):
             return r
     return None
+
+
+# ----------------------------------------------------------------- blocks
+
+#: bytes of each array that one block of an elementwise chain covers: a block's
+#: arrays stay in the caches from one call of the chain to the next
+BLOCK_BYTES = 1 << 17
+
+_SCALARS = (int, float, bool, complex, np.generic)
+
+
+def elementwise(ins: Instr, args: tuple, kwargs: dict, out: Any) -> Optional[tuple]:
+    """``(ufunc, operands, out, keywords)`` when the resolved call of ``ins``
+    computes each element of ``out`` (at least 1-d) from the same element of
+    operands of its shape (or from scalars): ``x + y``, ``p -= t``."""
+    if ins.kind not in ("compute", "write") or not isinstance(ins.fn, np.ufunc) or ins.fn.nout != 1:
+        return None
+    extra = dict(kwargs)
+    if ins.kind == "write":
+        target = extra.pop("out", None)
+        if not (isinstance(target, tuple) and len(target) == 1) or set(extra) - {"casting"}:
+            return None
+        out = target[0]
+    elif extra:
+        return None
+    if not isinstance(out, np.ndarray) or out.ndim == 0:
+        return None
+    for a in args:
+        if isinstance(a, np.ndarray):
+            if a.ndim and a.shape != out.shape:
+                return None
+        elif not isinstance(a, _SCALARS):
+            return None
+    return ins.fn, tuple(args), out, extra
+
+
+def block_rows(out: np.ndarray) -> Optional[int]:
+    """Rows of ``out`` per block of a chain writing it; None when it is too small to
+    gain from blocks (fewer than two)."""
+    rows = max(1, BLOCK_BYTES // max(out.itemsize * (out.size // out.shape[0]), 1))
+    return rows if out.shape[0] >= 2 * rows else None
+
+
+def blocked(chain: list) -> Optional[list]:
+    """The calls running a chain of ``elementwise`` calls (one shape) block by block
+    along the first axis, each block through the whole chain while its arrays are in
+    the caches: ``t = c * W; t += M; W -= t`` reads ``W``, ``M`` and ``t`` once from
+    memory instead of three times. Each element gets the same operations in the same
+    order, so the same bits. None when the chain is too small to gain, or two of its
+    arrays overlap other than as the same memory (a block could then read what
+    another block of a later call wrote)."""
+    shape = chain[0][2].shape
+    rows = min(block_rows(target) or 0 for _, _, target, _ in chain)
+    if not rows or any(target.shape != shape for _, _, target, _ in chain):
+        return None
+    arrays: dict = {}
+    for _, args, target, _ in chain:
+        for a in args + (target,):
+            if isinstance(a, np.ndarray) and a.ndim:
+                arrays.setdefault((a.__array_interface__["data"][0], a.strides), a)
+    memory = list(arrays.values())
+    for k, a in enumerate(memory):
+        if any(np.may_share_memory(a, b) for b in memory[k + 1:]):
+            return None
+    calls = []
+    for lo in range(0, shape[0], rows):
+        part = slice(lo, lo + rows)
+        for fn, args, target, extra in chain:
+            operands = tuple(a[part] if isinstance(a, np.ndarray) and a.ndim else a for a in args)
+            if extra or fn in (np.maximum, np.minimum):
+                calls.append((functools.partial(fn, out=target[part], **extra), operands))
+            else:
+                calls.append((fn, operands + (target[part],)))
+    return calls
+
+
+def in_turn(calls: list) -> None:
+    """Make ``calls``, ``(function, arguments)`` pairs, one after the other."""
+    for fn, args in calls:
+        fn(*args)
