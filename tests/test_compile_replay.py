@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_lite as tl
-from tinygrad_lite import rewrite
+from tinygrad_lite import compiler, rewrite
 from tinygrad_lite.compiler import Program, _close
 from tinygrad_lite.rewrite import ROUNDING_ULPS, Code
 from tinygrad_lite.trace import Instr, Ref, Trace
@@ -542,6 +542,30 @@ def test_a_learning_rate_array_is_an_input_and_scales_the_matmul_operand():
         assert_close(p.data, q.data, np.float64)
     (program,) = programs(step)
     assert program.optimized
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+def test_arrays_a_caller_keeps_are_never_written_again(monkeypatch, optimize):
+    """The returned loss and the ``.grad`` arrays of each call, kept by the caller,
+    keep that call's numbers (the next call writes into arrays of its own)."""
+    if not optimize:  # the optimized program never agrees: the literal one replays
+        monkeypatch.setattr(compiler, "_close", lambda a, b: False)
+    X, y = data(np.float64)
+    net = Net(np.float64, keep_grads=True)
+    step = tl.compile(net.step)
+    kept, copies = [], []
+    for _ in range(4):
+        for p in net.params:
+            p.grad = None
+        loss = step(tl.Tensor(X), y, 0.05)
+        kept.append([loss.data] + [p.grad for p in net.params])
+        copies.append([a.copy() for a in kept[-1]])
+    for arrays, expected in zip(kept, copies):
+        for a, e in zip(arrays, expected):
+            assert a.tobytes() == e.tobytes()
+    assert len({id(a) for arrays in kept for a in arrays}) == 4 * 5
+    (program,) = programs(step)
+    assert program.optimized == optimize
 
 
 def test_a_zero_d_input_is_read_at_each_call():

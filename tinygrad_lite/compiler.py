@@ -508,7 +508,8 @@ class Program:
         self.escaping = sorted({i for _, i in final_grads if isinstance(i, int)} |
                                {i for i in output_values if i in self.buffers})
         self.holders = {i: [t for t, j in final_grads if j == i] for i in self.escaping}
-        self.own_refs: dict = {i: None for i in self.escaping}  # counted by bind
+        #: the program's own references to each array it gives out (counted by bind)
+        self.own_refs: dict = {i: None for i in self.escaping}
 
     # ------------------------------------------------------------ building
     def _live(self, output_values: list) -> list:
