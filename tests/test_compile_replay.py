@@ -421,23 +421,30 @@ def test_small_chains_run_call_by_call():
     assert not check(rec, exact=True).chains
 
 
-def test_a_chain_whose_arrays_overlap_runs_call_by_call():
-    """Bound to ``(w, w.T)``, a block's write into ``w`` would reach what another
-    block of the next call reads through ``w.T``: the calls run one after the other."""
-    def fn(w, v):
-        t = v * 2.0
-        w += t
-        return w.sum()
-    rec = Recorded(fn, rand(700, 700), rand(700, 700), writable=(0,))
-    program = rec.program(optimize=True)
-    assert program.chains
+def test_a_chain_whose_arrays_overlap_is_not_blocked():
+    """``t = 2 * w.T; w += t`` in blocks would read through ``w.T`` what an earlier
+    block wrote into ``w``."""
     w = rand(700, 700)
+    t = np.empty_like(w)
+    chain = [(np.multiply, (w.T, 2.0), t, {}), (np.add, (w, t), w, {})]
+    assert rewrite.blocked(chain) is None
+    assert rewrite.blocked([(np.multiply, (w.T.copy(), 2.0), t, {}), (np.add, (w, t), w, {})])
+
+
+def test_a_program_writing_an_array_another_argument_shares_is_not_bound():
+    def fn(w, v):
+        w += v * 2.0
+        return w.sum()
+    rec = Recorded(fn, rand(70, 70), rand(70, 70), writable=(0,))
+    program = rec.program(optimize=True)
+    w = rand(70, 70)
+    with pytest.raises(compiler._Bad):
+        program.bind((w, w.T), {})
+    literal = rec.program(optimize=False)
+    literal.bind((w, w.T), {})
     expected = w + w.T * 2.0
-    program.bind((w, w.T), {})
-    program.run()
+    literal.run()
     assert w.tobytes() == expected.tobytes()
-    (at,) = program.chains
-    assert len(program.calls[at][1][0]) == 2
 
 
 # ----------------------------------------------------------------- _close
@@ -566,6 +573,53 @@ def test_arrays_a_caller_keeps_are_never_written_again(monkeypatch, optimize):
     assert len({id(a) for arrays in kept for a in arrays}) == 4 * 5
     (program,) = programs(step)
     assert program.optimized == optimize
+
+
+def test_an_argument_sharing_a_parameters_memory_is_read_after_the_update():
+    """Traced with a copy, then called with the parameter's own array: the optimized
+    program (which shares ``X @ A`` between its two reads) is not used for it."""
+    X = tl.Tensor(rand(5, 4))
+
+    def make():
+        W = tl.Tensor(np.random.default_rng(3).standard_normal((4, 3)), requires_grad=True)
+
+        def step(A):
+            nonlocal W
+            loss = ((X @ W) * (X @ A)).sum()
+            loss.backward()
+            with tl.no_grad():
+                W -= 1e-3 * W.grad
+            W.grad = None
+            return loss + (X @ A).sum()   # A read again after W changed in place
+        return step, W
+    (eager, We), (step, Wc) = make(), make()
+    compiled = tl.compile(step)
+    for arg in (lambda W: W.data.copy(), lambda W: W.data, lambda W: W.data[:, :],
+                lambda W: W.data.copy(), lambda W: W.data):
+        got, expected = compiled(arg(Wc)), eager(arg(We))
+        assert_close(got.data, expected.data, np.float64)
+        assert_close(Wc.data, We.data, np.float64)
+    assert programs(compiled)[-1].optimized   # the one traced with the copy
+
+
+def test_a_trace_whose_arguments_share_a_parameters_memory_replays_the_literal_program():
+    """Traced with the parameter's own array as the argument (and a learning rate of
+    0, so the optimized program's numbers would agree): the literal program is used."""
+    X = tl.Tensor(rand(5, 4))
+    W = tl.Tensor(rand(4, 3), requires_grad=True)
+
+    def step(A, lr):
+        nonlocal W
+        loss = ((X @ W) * (X @ A)).sum()
+        loss.backward()
+        with tl.no_grad():
+            W -= lr * W.grad
+        W.grad = None
+        return loss + (X @ A).sum()
+    compiled = tl.compile(step)
+    compiled(W.data, np.array(0.0))
+    (program,) = programs(compiled)
+    assert not program.optimized
 
 
 def test_a_zero_d_input_is_read_at_each_call():

@@ -483,8 +483,14 @@ class Program:
                        and code.values[i].array.ndim == 0 and i not in code.writes}
         for i in self.copied:
             arrays[i] = code.values[i].array.copy()
+        #: the arrays from outside it writes: the rewrites took no other array from
+        #: outside to share their memory (an argument that is a parameter's array)
+        self.written_externals = sorted({i for i, _ in externals if i in code.writes}) \
+            if optimize else []
         self.buffers: set = set(buffers)
         self.arrays = arrays
+        if self.written_externals and self._aliased({i: arrays[i] for i, _ in externals}):
+            raise _Bad("an array from outside shares the memory of one the program writes")
         self.views = [i for i, ins in enumerate(self.instrs) if ins.kind == "view"
                       and ins.out not in folded]
         self.users: dict = {}            # value index -> instruction positions reading it
@@ -656,6 +662,9 @@ class Program:
                     raise _Bad("an array changed shape or dtype")
                 changed.append((index, a))
         self._forget_shared()
+        if self.written_externals and any(i not in self.copied for i, _ in changed) \
+                and self._aliased(dict(changed)):
+            raise _Bad("an array from outside shares the memory of one the program writes")
         for index, a in changed:
             if index in self.copied:
                 self.arrays[index][()] = a
@@ -673,6 +682,19 @@ class Program:
     def _forget_shared(self) -> None:
         for index in self.shared:
             self.shared[index] = None
+
+    def _aliased(self, new: dict) -> bool:
+        """Would a ``new`` array from outside share memory with another one (new, or
+        bound already) where the program writes one of the two?"""
+        current = {i: new.get(i, self.arrays[i]) for i, _ in self.externals if i not in self.copied}
+        written = self.written_externals
+        for i, a in new.items():
+            if i in self.copied:
+                continue
+            others = current if i in written else {w: current[w] for w in written}
+            if any(j != i and np.may_share_memory(a, b) for j, b in others.items()):
+                return True
+        return False
 
     def _count_own_refs(self) -> None:
         """The program's own references to each array it gives out, counted where no
