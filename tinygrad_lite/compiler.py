@@ -582,8 +582,9 @@ class Program:
     def _elementwise(self, i: int) -> Optional[tuple]:
         ins = self.instrs[i]
         out = self.arrays[ins.out] if ins.out is not None else None
-        return rewrite.elementwise(ins, resolve(ins.args, self.arrays),
-                                   resolve(ins.kwargs, self.arrays), out)
+        args, kwargs = rewrite.cheaper_call(ins.fn, resolve(ins.args, self.arrays),
+                                            resolve(ins.kwargs, self.arrays))
+        return rewrite.elementwise(ins, args, kwargs, out)
 
     def _make_call(self, i: int) -> None:
         """Make the call of instruction ``i`` (all the chain's, when it is in one)."""
@@ -599,6 +600,8 @@ class Program:
         ins = self.instrs[i]
         arrays = self.arrays
         args, kwargs = resolve(ins.args, arrays), resolve(ins.kwargs, arrays)
+        if self.optimized:
+            args, kwargs = rewrite.cheaper_call(ins.fn, args, kwargs)
         if ins.kind == "compute":
             call = _into(ins.fn, args, kwargs, arrays[ins.out])
         elif ins.kind == "host" and ins.out is not None:

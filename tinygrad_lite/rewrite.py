@@ -21,7 +21,9 @@ until none changes anything:
 
 exact (the same bits as the literal program)
     ``share_common_subexpressions``  a call repeated on unchanged inputs runs once
+    ``drop_copies``                  a copy of an array nothing writes is the array
     ``drop_scalar_broadcasts``       ``broadcast_to(g, shape) * x`` is ``g * x`` for a 0-d g
+    ``compare_as_float``             ``(a == b).astype(float)`` writes the comparison as floats
 rounding (the same formula with other roundings; exact when the factors are powers of 2)
     ``sum_products_with_dot``        ``sum(a * b)`` over all elements is ``einsum("ij,ij->", a, b)``
     ``fold_scalar_factors``          ``s2 * (s1 * x)`` and ``(s * x) + (s * x)`` scale x once
@@ -38,11 +40,15 @@ import numpy as np
 
 from .trace import Instr, Ref, Trace, Value, refs_in
 
-__all__ = ["Code", "ROUNDING_ULPS", "RULES", "optimize", "plan_buffers", "blocked"]
+__all__ = ["Code", "ROUNDING_ULPS", "RULES", "optimize", "plan_buffers", "blocked", "cheaper_call"]
 
 #: how far (units in the last place of an array's largest magnitude) the optimized
 #: program may be from the literal one on the first call
 ROUNDING_ULPS = 64
+
+#: the smallest product ``sum_products_with_dot`` rewrites: einsum parses its
+#: subscripts at every call (~0.5 us), more than a pass over a few thousand numbers
+DOT_MIN_SIZE = 4096
 
 #: the dtypes the rounding rules rewrite (exact scalar casts, einsum's loops)
 _ROUNDING_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -263,9 +269,12 @@ def _key(obj: Any) -> Any:
 def share_common_subexpressions(code: Code) -> bool:
     """A call made again on the same unchanged inputs gives the same bits: later
     readers read the first result. (Softmax's forward and its backward both shift
-    the scores by their max and exponentiate them.)"""
+    the scores by their max and exponentiate them.) A reduction made again with the
+    other ``keepdims`` is a view of the first, its axes added or dropped (softmax's
+    sum of exponentials, kept for the log, and again with its axis for the division)."""
     keyed: dict = {}   # call key -> (its value, the roots it reads or is)
     subst: dict = {}
+    changed = False
     instrs = []
     for ins in code.instrs:
         if subst:
@@ -282,14 +291,41 @@ def share_common_subexpressions(code: Code) -> bool:
             if first is not None and _same_layout(code.array(first[0]), code.array(ins.out)):
                 subst[ins.out] = first[0]
                 continue
+            view = _keepdims_view(code, ins, keyed)
+            if view is not None:
+                instrs.append(view)
+                changed = True
+                continue
             roots = {code.root(r) for r in ins.reads()} | {code.root(ins.out)}
             keyed[key] = (ins.out, roots)
         instrs.append(ins)
-    if not subst:
+    if not subst and not changed:
         return False
     code.instrs = instrs
     code.drop_dead()
     return True
+
+
+def _keepdims_view(code: Code, ins: Instr, keyed: dict) -> Optional[Instr]:
+    """A view instruction giving ``ins``'s reduction from the same reduction made
+    before with the other ``keepdims`` (``keyed`` knows the calls made so far)."""
+    if ins.kind != "compute" or getattr(ins.fn, "__name__", "") != "reduce" \
+            or not isinstance(getattr(ins.fn, "__self__", None), np.ufunc) \
+            or len(ins.args) != 1 or type(ins.args[0]) is not Ref:
+        return None
+    keepdims = bool(ins.kwargs.get("keepdims", False))
+    other = {**ins.kwargs, "keepdims": not keepdims}
+    first = keyed.get((ins.kind, _key(ins.fn), _key(ins.args), _key(other)))
+    if first is None:
+        return None
+    ndim = code.array(ins.args[0].index).ndim
+    axis = ins.kwargs.get("axis", 0)
+    axes = tuple(range(ndim)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    axes = tuple(sorted(a % ndim for a in axes)) if ndim else ()
+    fn = np.expand_dims if keepdims else np.squeeze
+    out = code.array(ins.out)
+    code.values[ins.out] = Value(out, "temp", None, code.root(first[0]))
+    return Instr(fn, (Ref(first[0]), axes), {}, "view", out=ins.out, base=first[0], tag=ins.tag)
 
 
 def _same_layout(a: np.ndarray, b: np.ndarray) -> bool:
@@ -319,6 +355,58 @@ def drop_scalar_broadcasts(code: Code) -> bool:
     return _apply(code, replace)
 
 
+def drop_copies(code: Code) -> bool:
+    """A copy of an array nothing writes is that array, within one replay, when
+    nothing writes the copy either (``cross_entropy`` copies its labels, so that the
+    caller's later changes cannot reach its backward; a replay runs in one go)."""
+    subst = {}
+    for ins in code.instrs:
+        if ins.kind != "compute" or ins.out in code.keep or ins.out in code.writes \
+                or not ins.args or type(ins.args[0]) is not Ref:
+            continue
+        x = ins.args[0].index
+        plain = ins.fn in (np.copy, np.ndarray.copy) and len(ins.args) == 1 and not ins.kwargs
+        same = ins.fn is np.ndarray.astype and len(ins.args) == 2 and not ins.kwargs \
+            and np.dtype(ins.args[1]) == code.array(x).dtype
+        if (plain or same) and code.root(x) not in code.writes \
+                and _same_layout(code.array(x), code.array(ins.out)):
+            subst[ins.out] = subst.get(x, x)
+    if not subst:
+        return False
+    code.instrs = [Instr(ins.fn, _substitute(ins.args, subst), _substitute(ins.kwargs, subst),
+                         ins.kind, ins.out, subst.get(ins.base, ins.base), ins.writes, ins.tag)
+                   for ins in code.instrs if ins.out not in subst]
+    for v in subst:
+        code.values[v] = Value(code.array(v), "temp", None, code.root(subst[v]))
+    code.drop_dead()
+    return True
+
+
+_COMPARISONS = (np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal)
+
+
+def compare_as_float(code: Code) -> bool:
+    """``(a == b).astype(float)`` of a comparison nothing else reads is the
+    comparison written into a float array (True is 1.0): one call and one array
+    less (the one-hot labels of softmax's gradient)."""
+    replace = {}
+    for pos, ins in enumerate(code.instrs):
+        if ins.kind != "compute" or ins.fn is not np.ndarray.astype or len(ins.args) != 2 \
+                or ins.kwargs or type(ins.args[0]) is not Ref \
+                or code.array(ins.out).dtype.kind not in "fc":
+            continue
+        mask = ins.args[0].index
+        compare = code.made_by(mask)
+        if compare is None or compare.fn not in _COMPARISONS or compare.kwargs \
+                or not code.private(mask, pos) \
+                or code.array(mask).shape != code.array(ins.out).shape:
+            continue
+        at = code.producer[mask]
+        if all(code.unchanged(a, at, pos) for a in compare.args):
+            replace[pos] = [Instr(compare.fn, compare.args, {}, "compute", out=ins.out, tag=ins.tag)]
+    return _apply(code, replace)
+
+
 # ----------------------------------------------------------------- rules: rounding
 
 def sum_products_with_dot(code: Code) -> bool:
@@ -337,7 +425,8 @@ def sum_products_with_dot(code: Code) -> bool:
         p = ins.args[0].index
         product = code.made_by(p)
         if product is None or product.fn is not np.multiply or product.kwargs \
-                or not code.private(p, pos) or code.array(p).dtype not in _ROUNDING_DTYPES:
+                or not code.private(p, pos) or code.array(p).dtype not in _ROUNDING_DTYPES \
+                or code.array(p).size < DOT_MIN_SIZE:
             continue
         a, b = product.args
         start = code.producer[p]
@@ -470,8 +559,8 @@ def _distribute(code: Code, v: int, c: Any, end: int, emit: list, out: Optional[
 
 
 #: the rules of the optimized program, in the order they are tried
-RULES = (share_common_subexpressions, drop_scalar_broadcasts, sum_products_with_dot,
-         fold_scalar_factors, distribute_scalar_factors)
+RULES = (share_common_subexpressions, drop_copies, drop_scalar_broadcasts, compare_as_float,
+         sum_products_with_dot, fold_scalar_factors, distribute_scalar_factors)
 
 
 
@@ -552,6 +641,26 @@ def _dying_operand(code: Code, ins: Instr, pos: int, last: dict, kept: set, buff
                 and last.get(r) == pos and _layout(buffers[r]) == _layout(out):
             return r
     return None
+
+
+# ----------------------------------------------------------------- calls
+
+def cheaper_call(fn: Callable, args: Any, kwargs: dict) -> tuple:
+    """The arguments of a ufunc call in a form NumPy runs faster, with the same bits:
+    a Python int next to floating-point arrays of one dtype as a 0-d array of that
+    dtype (NumPy converts it alike, on a slower path: ``maximum(x, 0)``), and
+    ``casting="same_kind"``, the default, left out (a keyword call is slower)."""
+    if not isinstance(fn, np.ufunc):
+        return args, kwargs
+    if kwargs.get("casting") == "same_kind":
+        kwargs = {k: v for k, v in kwargs.items() if k != "casting"}
+    dtypes = {a.dtype for a in args if isinstance(a, np.ndarray)}
+    if len(dtypes) == 1:
+        dtype = dtypes.pop()
+        if dtype.kind == "f":
+            args = type(args)(np.asarray(a, dtype) if type(a) is int and abs(a) < 2 ** 24 else a
+                              for a in args)
+    return args, kwargs
 
 
 # ----------------------------------------------------------------- blocks
