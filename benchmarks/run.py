@@ -629,7 +629,7 @@ def main(argv=None):
 def median_of(runs):
     """One result holding, for each workload, the median over `runs` of each ratio, of
     hand-NumPy's seconds and of the page faults (BLAS starvation if any run had it)."""
-    results = {"workloads": {}, "columns": runs[0]["columns"]}
+    results = {"workloads": {}, "columns": [all(r["columns"][k] for r in runs) for k in range(3)]}
     for key, first in runs[0]["workloads"].items():
         entries = [r["workloads"][key] for r in runs if key in r["workloads"]]
 

@@ -12,7 +12,9 @@ redo is frozen into it.
 The recorded program is then replayed once from a snapshot of the state it changed
 and must reproduce the traced call bit for bit; otherwise the call is undone and
 refused, naming what differed. Later calls bind the new arguments and run a flat
-list of NumPy calls writing into preallocated buffers (``out=``).
+list of NumPy calls writing into preallocated buffers (``out=``): the optimized
+program of rewrite.py when, replayed from the same snapshot, it agreed with the
+literal one to within ``rewrite.ROUNDING_ULPS``, else the literal program.
 """
 from __future__ import annotations
 
