@@ -125,25 +125,22 @@ def test_calls_with_other_arguments_are_not_shared():
     check(rec, exact=True)
 
 
-def test_a_call_after_its_input_was_written_is_made_again():
-    def fn(x):
-        t = x * 2.0
-        a = np.exp(t)
-        t += 1.0
-        return a + np.exp(t)
-    rec = Recorded(fn, rand(5))
-    code = rec.code()
-    rewrite.share_common_subexpressions(code)
-    assert calls(code.instrs, np.exp) == 2
-    check(rec, exact=True)
+def written_temporary(x):
+    t = x * 2.0
+    a = np.exp(t)
+    t += 1.0
+    return a + np.exp(t)
 
 
-def test_a_parameter_updated_in_between_is_read_again():
-    def fn(p):
-        a = np.exp(p)
-        p -= 0.5
-        return a + np.exp(p)
-    rec = Recorded(fn, rand(5), writable=(0,))
+def updated_parameter(p):
+    a = np.exp(p)
+    p -= 0.5
+    return a + np.exp(p)
+
+
+@pytest.mark.parametrize("fn, writable", [(written_temporary, ()), (updated_parameter, (0,))])
+def test_a_call_after_its_input_was_written_is_made_again(fn, writable):
+    rec = Recorded(fn, rand(5), writable=writable)
     code = rec.code()
     rewrite.share_common_subexpressions(code)
     assert calls(code.instrs, np.exp) == 2

@@ -358,6 +358,11 @@ class Tracer:
     def undo(self) -> None:
         """Put everything the traced call changed back as it was before it."""
         self.release()
+        self.rewind()
+
+    def rewind(self) -> None:
+        """Put the arrays, gradients, optimizers and np.random back as they were
+        before the traced call (after ``release``): to undo it, or to replay it."""
         for root, before in self.snapshots.items():
             with _library_write([self.trace.values[root].array]):
                 np.copyto(self.trace.values[root].array, before)
@@ -1001,7 +1006,7 @@ class Compiled:
         eager = _Outcome(tracer, final_grads, _build(outputs, [v.array for v in trace.values]))
 
         def replay(optimize: bool) -> tuple:
-            _rewind(tracer)
+            tracer.rewind()
             program = Program(trace, externals, final_grads, grad_guards, outputs, output_values,
                               optimize=optimize)
             program.bind(args, kwargs)
@@ -1053,19 +1058,6 @@ class _Outcome:
         if not (np.array_equal(self.rng[1], expected.rng[1]) and self.rng[2] == expected.rng[2]):
             diffs.append("the state of np.random")
         return diffs
-
-
-def _rewind(tracer: Tracer) -> None:
-    """Put the arrays, gradients, optimizers and np.random back as they were before
-    the traced call (its outcome was saved), for a replay of the same call."""
-    for r, before in tracer.snapshots.items():
-        with _library_write([tracer.trace.values[r].array]):
-            np.copyto(tracer.trace.values[r].array, before)
-    for c in tracer.contacts.values():
-        c.tensor._grad = c.grad
-    for owner, saved in tracer.owners:
-        _restore(owner, saved)
-    np.random.set_state(tracer.rng_start)
 
 
 def _close(a: Any, b: Any) -> bool:
