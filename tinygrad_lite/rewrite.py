@@ -84,7 +84,7 @@ class Code:
                 self.readers.setdefault(r, []).append(pos)
             for w in ins.writes:
                 self.writes.setdefault(self.root(w), []).append(pos)
-            if ins.kind == "view":
+            if ins.kind == "view" and ins.base is not None:
                 self.viewed.add(self.root(ins.base))
 
     def root(self, v: int) -> int:
@@ -146,6 +146,13 @@ class Code:
 
 # ----------------------------------------------------------------- rules: helpers
 
+def _out(ins: Instr) -> int:
+    """The value an instruction makes (the rules ask it of compute and view ones)."""
+    if ins.out is None:
+        raise ValueError(f"tl.compile: a {ins.kind} instruction ({ins.fn!r}) makes no value")
+    return ins.out
+
+
 def _is_sum(fn: Callable) -> bool:
     return getattr(fn, "__self__", None) is np.add and getattr(fn, "__name__", "") == "reduce"
 
@@ -175,7 +182,7 @@ def _scalar(code: Code, arg: Any, dtype: np.dtype) -> bool:
 def _scaled(code: Code, ins: Instr) -> Optional[tuple]:
     """``(s, x)`` when ``ins`` computes ``s * x`` for a scalar ``s`` and an array
     ``x`` (a Ref) of the result's own shape and dtype; ``x + x`` is ``(2, x)``."""
-    out = code.array(ins.out)
+    out = code.array(_out(ins))
     if ins.kind != "compute" or ins.kwargs or len(ins.args) != 2 or out.dtype not in _ROUNDING_DTYPES:
         return None
     a, b = ins.args
@@ -285,19 +292,19 @@ def share_common_subexpressions(code: Code) -> bool:
             written = {code.root(w) for w in ins.writes}
             keyed = {k: e for k, e in keyed.items() if not (e[1] & written)}
         if ins.kind in ("compute", "view") and ins.out not in code.keep \
-                and code.root(ins.out) not in code.writes:
+                and code.root(_out(ins)) not in code.writes:
             key = (ins.kind, _key(ins.fn), _key(ins.args), _key(ins.kwargs))
             first = keyed.get(key)
-            if first is not None and _same_layout(code.array(first[0]), code.array(ins.out)):
-                subst[ins.out] = first[0]
+            if first is not None and _same_layout(code.array(first[0]), code.array(_out(ins))):
+                subst[_out(ins)] = first[0]
                 continue
             view = _keepdims_view(code, ins, keyed)
             if view is not None:
                 instrs.append(view)
                 changed = True
                 continue
-            roots = {code.root(r) for r in ins.reads()} | {code.root(ins.out)}
-            keyed[key] = (ins.out, roots)
+            roots = {code.root(r) for r in ins.reads()} | {code.root(_out(ins))}
+            keyed[key] = (_out(ins), roots)
         instrs.append(ins)
     if not subst and not changed:
         return False
@@ -323,8 +330,8 @@ def _keepdims_view(code: Code, ins: Instr, keyed: dict) -> Optional[Instr]:
     axes = tuple(range(ndim)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
     axes = tuple(sorted(a % ndim for a in axes)) if ndim else ()
     fn = np.expand_dims if keepdims else np.squeeze
-    out = code.array(ins.out)
-    code.values[ins.out] = Value(out, "temp", None, code.root(first[0]))
+    out = code.array(_out(ins))
+    code.values[_out(ins)] = Value(out, "temp", None, code.root(first[0]))
     return Instr(fn, (Ref(first[0]), axes), {}, "view", out=ins.out, base=first[0], tag=ins.tag)
 
 
@@ -348,7 +355,7 @@ def drop_scalar_broadcasts(code: Code) -> bool:
             if view.kind == "view" and view.fn is np.broadcast_to and code.array(view.base).ndim == 0:
                 others = [np.shape(code.array(o.index) if type(o) is Ref else o)
                           for j, o in enumerate(args) if j != k]
-                if np.broadcast_shapes((), *others) == code.array(ins.out).shape:
+                if np.broadcast_shapes((), *others) == code.array(_out(ins)).shape:
                     args[k] = Ref(view.base)
         if args != list(ins.args):
             replace[pos] = [Instr(ins.fn, tuple(args), ins.kwargs, ins.kind, ins.out, tag=ins.tag)]
@@ -359,7 +366,7 @@ def drop_copies(code: Code) -> bool:
     """A copy of an array nothing writes is that array, within one replay, when
     nothing writes the copy either (``cross_entropy`` copies its labels, so that the
     caller's later changes cannot reach its backward; a replay runs in one go)."""
-    subst = {}
+    subst: dict = {}
     for ins in code.instrs:
         if ins.kind != "compute" or ins.out in code.keep or ins.out in code.writes \
                 or not ins.args or type(ins.args[0]) is not Ref:
@@ -369,8 +376,8 @@ def drop_copies(code: Code) -> bool:
         same = ins.fn is np.ndarray.astype and len(ins.args) == 2 and not ins.kwargs \
             and np.dtype(ins.args[1]) == code.array(x).dtype
         if (plain or same) and code.root(x) not in code.writes \
-                and _same_layout(code.array(x), code.array(ins.out)):
-            subst[ins.out] = subst.get(x, x)
+                and _same_layout(code.array(x), code.array(_out(ins))):
+            subst[_out(ins)] = subst.get(x, x)
     if not subst:
         return False
     code.instrs = [Instr(ins.fn, _substitute(ins.args, subst), _substitute(ins.kwargs, subst),
@@ -393,13 +400,13 @@ def compare_as_float(code: Code) -> bool:
     for pos, ins in enumerate(code.instrs):
         if ins.kind != "compute" or ins.fn is not np.ndarray.astype or len(ins.args) != 2 \
                 or ins.kwargs or type(ins.args[0]) is not Ref \
-                or code.array(ins.out).dtype.kind not in "fc":
+                or code.array(_out(ins)).dtype.kind not in "fc":
             continue
         mask = ins.args[0].index
         compare = code.made_by(mask)
         if compare is None or compare.fn not in _COMPARISONS or compare.kwargs \
                 or not code.private(mask, pos) \
-                or code.array(mask).shape != code.array(ins.out).shape:
+                or code.array(mask).shape != code.array(_out(ins)).shape:
             continue
         at = code.producer[mask]
         if all(code.unchanged(a, at, pos) for a in compare.args):
@@ -451,17 +458,17 @@ def fold_scalar_factors(code: Code) -> bool:
         if outer is None or pos in used:
             continue
         s2, u = outer
-        u_pos = code.producer.get(u.index)
-        inner = code.made_by(u.index)
-        if inner is None or u_pos in used or not code.private(u.index, pos):
+        made = code.made_by(u.index)
+        if made is None or code.producer[u.index] in used or not code.private(u.index, pos):
             continue
-        inner = _scaled(code, inner)
+        u_pos = code.producer[u.index]
+        inner = _scaled(code, made)
         if inner is None:
             continue
         s1, x = inner
         if not (code.unchanged(x, u_pos, pos) and code.unchanged(s1, u_pos, pos)):
             continue
-        dtype = code.array(ins.out).dtype
+        dtype = code.array(_out(ins)).dtype
         emit: list = []
         s = _scalar_call(code, np.multiply, s1, s2, dtype, emit)
         replace[pos] = emit + [Instr(np.multiply, (s, x), {}, "compute", out=ins.out, tag=ins.tag)]
@@ -516,8 +523,8 @@ def _matmul_operand(code: Code, ins: Instr, end: int) -> Optional[int]:
     """Which operand (0 or 1) of ``A @ B`` takes a scalar factor: the smaller, when
     it is smaller than the result; both 2-d of the result's dtype and unchanged until
     ``end`` (where the matmul moves)."""
-    out = code.array(ins.out)
-    at = code.producer[ins.out]
+    out = code.array(_out(ins))
+    at = code.producer[_out(ins)]
     sizes = []
     for a in ins.args:
         shape = _shape_of(code, a)
@@ -533,6 +540,8 @@ def _distribute(code: Code, v: int, c: Any, end: int, emit: list, out: Optional[
     ``out``, or a new one) by pushing ``c`` into ``v``'s terms, as ``_absorbs``
     said it can."""
     ins = code.made_by(v)
+    if ins is None:
+        raise ValueError(f"tl.compile: value {v} is not computed here (_absorbs said it was)")
     dtype = code.array(v).dtype
     if out is None:
         out = code.new_value(code.array(v).shape, dtype)
@@ -543,6 +552,8 @@ def _distribute(code: Code, v: int, c: Any, end: int, emit: list, out: Optional[
         emit.append(Instr(np.multiply, (factor, x), {}, "compute", out=out, tag=ins.tag))
     elif ins.fn is np.matmul:
         k = _matmul_operand(code, ins, end)
+        if k is None:
+            raise ValueError("tl.compile: no matmul operand takes the factor (_absorbs said one did)")
         operands = list(ins.args)
         small = operands[k]
         scaled_operand = code.new_value(_shape_of(code, small), dtype)
@@ -552,7 +563,8 @@ def _distribute(code: Code, v: int, c: Any, end: int, emit: list, out: Optional[
     else:
         # the matmul first: its big result is written before the scaled term, which
         # is then still in the caches when the sum reads it
-        order = sorted(range(2), key=lambda k: code.made_by(ins.args[k].index).fn is not np.matmul)
+        order = sorted(range(2), key=lambda k: getattr(code.made_by(ins.args[k].index), "fn", None)
+                       is not np.matmul)
         made = {k: _distribute(code, ins.args[k].index, c, end, emit) for k in order}
         emit.append(Instr(ins.fn, (Ref(made[0]), Ref(made[1])), {}, "compute", out=out, tag=ins.tag))
     return out
@@ -596,7 +608,7 @@ def plan_buffers(code: Code, share: bool) -> dict:
     last: dict = {}
     for pos, ins in enumerate(code.instrs):
         if ins.out is not None:
-            last.setdefault(code.root(ins.out), pos)
+            last.setdefault(code.root(_out(ins)), pos)
         for r in ins.reads():
             last[code.root(r)] = pos
         for w in ins.writes:
@@ -635,7 +647,7 @@ def _dying_operand(code: Code, ins: Instr, pos: int, last: dict, kept: set, buff
     the result's layout: the ufunc may write over it."""
     if ins.kind != "compute" or not isinstance(ins.fn, np.ufunc) or ins.fn.nout != 1:
         return None
-    out = code.array(ins.out)
+    out = code.array(_out(ins))
     for r in refs_in(ins.args):
         if r in buffers and r not in handed_on and r not in kept and code.root(r) == r \
                 and last.get(r) == pos and _layout(buffers[r]) == _layout(out):
