@@ -668,28 +668,30 @@ def test_arrays_a_caller_keeps_are_never_written_again(monkeypatch, optimize):
     assert program.optimized == optimize
 
 
+def step_reading_an_argument_around_an_update(lr):
+    """A step that reads its argument ``A`` before and after SGD updates ``W`` (whose
+    own array ``A`` may be), and ``W``."""
+    rng = np.random.default_rng(3)
+    X, W = tl.Tensor(rng.standard_normal((5, 4))), tl.Tensor(rng.standard_normal((4, 3)),
+                                                             requires_grad=True)
+    opt = tl.optim.SGD([W], lr=lr)
+
+    def step(A):
+        opt.zero_grad()
+        loss = ((X @ W) * (X @ A)).sum()
+        loss.backward()
+        opt.step()
+        return loss + (X @ A).sum()
+    return step, W
+
+
 def test_an_argument_sharing_a_parameters_memory_is_read_after_the_update():
     """Traced with a copy, then called with the parameter's own array: the optimized
     program (which shares ``X @ A`` between its two reads) is not used for it."""
-    X = tl.Tensor(rand(5, 4))
-
-    def make():
-        W = tl.Tensor(np.random.default_rng(3).standard_normal((4, 3)), requires_grad=True)
-
-        def step(A):
-            nonlocal W
-            loss = ((X @ W) * (X @ A)).sum()
-            loss.backward()
-            with tl.no_grad():
-                W -= 1e-3 * W.grad
-            W.grad = None
-            return loss + (X @ A).sum()   # A read again after W changed in place
-        return step, W
-    (eager, We), (step, Wc) = make(), make()
+    (eager, We), (step, Wc) = (step_reading_an_argument_around_an_update(1e-3) for _ in range(2))
     compiled = tl.compile(step)
-    for arg in (lambda W: W.data.copy(), lambda W: W.data, lambda W: W.data[:, :],
-                lambda W: W.data.copy(), lambda W: W.data):
-        got, expected = compiled(arg(Wc)), eager(arg(We))
+    for own in (False, True, True, False, True):
+        got, expected = (f(W.data if own else W.data.copy()) for f, W in ((compiled, Wc), (eager, We)))
         assert_close(got.data, expected.data, np.float64)
         assert_close(Wc.data, We.data, np.float64)
     assert programs(compiled)[-1].optimized   # the one traced with the copy
@@ -698,19 +700,9 @@ def test_an_argument_sharing_a_parameters_memory_is_read_after_the_update():
 def test_a_trace_whose_arguments_share_a_parameters_memory_replays_the_literal_program():
     """Traced with the parameter's own array as the argument (and a learning rate of
     0, so the optimized program's numbers would agree): the literal program is used."""
-    X = tl.Tensor(rand(5, 4))
-    W = tl.Tensor(rand(4, 3), requires_grad=True)
-
-    def step(A, lr):
-        nonlocal W
-        loss = ((X @ W) * (X @ A)).sum()
-        loss.backward()
-        with tl.no_grad():
-            W -= lr * W.grad
-        W.grad = None
-        return loss + (X @ A).sum()
+    step, W = step_reading_an_argument_around_an_update(0.0)
     compiled = tl.compile(step)
-    compiled(W.data, np.array(0.0))
+    compiled(W.data)
     (program,) = programs(compiled)
     assert not program.optimized
 
