@@ -101,6 +101,7 @@ LAYERS = [
           ("gradcheck", "gradcheck.py\ncentral differences"),
           ("functional_autograd", "functional_autograd.py\njacobian, hessian, ..."),
           ("source", "source.py\ntl.backward_source"), ("compiler", "compiler.py\ntl.compile")]),
+    ("", [("rewrite", "rewrite.py\nthe replay's rewrites")]),
     ("", [("functional", "functional.py\ncomposites: softmax, cross_entropy, ...")]),
     ("", [("tensor", "tensor.py\nTensor, apply, backward, grad")]),
     ("", [("autograd", "autograd.py\npropagate: the backward walk"),
@@ -109,7 +110,7 @@ LAYERS = [
     ("", [("helpers", "_checks.py, _files.py, _cli.py")]),
 ]
 #: the first node of each row inside the core's box
-CORE_ROWS = {"torch_replay", "functional", "tensor", "autograd", "ops"}
+CORE_ROWS = {"torch_replay", "rewrite", "functional", "tensor", "autograd", "ops"}
 
 #: How a tensor travels, one color a path: name -> (color, [(from, to, label)]). The
 #: arrows are calls at run time; the rows are the layers.
@@ -126,7 +127,8 @@ FLOWS = {
                                  ("compare", "gradcheck", "numeric"),
                                  ("compare", "torch_replay", "torch")]),
     "tl.compile": ("purple", [("compiler", "tensor", "one traced call:\napply and propagate record"),
-                              ("compiler", "trace", "then replay\nthe NumPy calls")]),
+                              ("compiler", "trace", "then replay\nthe NumPy calls"),
+                              ("compiler", "rewrite", "fewer passes")]),
 }
 
 
