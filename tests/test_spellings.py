@@ -368,3 +368,38 @@ def test_std_and_var_keyword_errors_name_the_keyword(kw, message):
     for name in ("std", "var"):
         with pytest.raises(TypeError, match=message):
             getattr(leaf(np.ones((3, 4))), name)(**kw)
+
+
+def test_view_numel_dim_and_mT_are_torchs():
+    a = np.random.default_rng(5).standard_normal((2, 3, 4))
+    x, t = leaf(a), torch.tensor(a, requires_grad=True)
+    assert x.numel() == t.numel() == 24 and x.dim() == t.dim() == 3
+    for shape in ((6, 4), ((4, -1),), (-1,), (2, 12)):
+        assert x.view(*shape).shape == tuple(t.view(*shape).shape)
+    w = np.random.default_rng(6).standard_normal((2, 3, 4))
+    (x.mT * w.transpose(0, 2, 1)).sum().backward()
+    (t.mT * torch.tensor(w.transpose(0, 2, 1))).sum().backward()
+    np.testing.assert_array_equal(x.grad, t.grad.numpy())
+    np.testing.assert_array_equal(leaf(np.ones((3, 2))).mT.data, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"mT: .*got shape \(3,\)"):
+        leaf(np.ones(3)).mT
+    with pytest.raises(TypeError, match="view: .*use astype"):
+        x.view(np.float32)
+    with pytest.raises(ValueError, match="reshape: cannot reshape"):
+        x.view(5, 5)
+
+
+@pytest.mark.parametrize("name", ["std", "var"])
+def test_std_and_var_axis_errors_name_themselves_and_a_0d_tensor_takes_axis_0(name):
+    x = leaf(np.ones((2, 3)))
+    with pytest.raises(np.exceptions.AxisError, match=f"{name}: axis 5 is out of bounds"):
+        getattr(x, name)(axis=5)
+    with pytest.raises(ValueError, match=f"{name}: repeated axis"):
+        getattr(x, name)(axis=(0, 0))
+    s = leaf(2.0)  # PyTorch reduces a 0-d tensor over dim 0 or -1 (its one element)
+    for kw in ({"axis": 0}, {"axis": -1}, {"dim": 0, "correction": 0}):
+        got, want = getattr(s, name)(**kw), getattr(torch.tensor(2.0, dtype=torch.float64), name)(
+            **({"dim": 0, "correction": 0} if "axis" in kw else kw))
+        assert got.shape == () and float(got.data) == float(want) == 0.0
+    with pytest.raises(np.exceptions.AxisError, match=f"{name}: axis 1"):
+        getattr(s, name)(axis=1)

@@ -17,7 +17,7 @@ from . import ops
 from ._checks import is_integer, is_number
 from .autograd import Group, host, is_traced
 from .trace import TraceError
-from .tensor import Tensor, _axis, _deviation_keywords, apply
+from .tensor import Tensor, _axes_of, _axis, _deviation_keywords, apply
 
 
 #: composite name -> the line a hand derivation writes for the gradient of its (first)
@@ -415,6 +415,7 @@ def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw
     ``dim=``/``keepdim=`` (default ``correction=1``); ``correction=``/``unbiased=`` too."""
     x = _as_tensor(x)
     axis, keepdims, ddof, dtype = _deviation_keywords("var", axis, keepdims, ddof, kw)
+    axis = _deviation_axis("var", x, axis)
     mean = x.mean(axis=axis, keepdims=True)
     n = x.size // max(mean.size, 1)  # elements averaged per output
     centered = x - mean
@@ -428,8 +429,18 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: Any = None, **kw
     deviation is 0 (as PyTorch's), not the NaN of ``sqrt(var(x))``."""
     x = _as_tensor(x)
     axis, keepdims, ddof, dtype = _deviation_keywords("std", axis, keepdims, ddof, kw)
+    axis = _deviation_axis("std", x, axis)
     out = apply(ops.Std, (x,), {"axis": _axis(axis), "keepdims": bool(keepdims), "ddof": ddof})
     return out if dtype is None else out.astype(dtype)
+
+
+def _deviation_axis(name: str, x: Tensor, axis: Any) -> Any:
+    """``axis`` of ``var``/``std`` checked in their own name. A 0-d tensor takes axis 0
+    or -1, as in PyTorch (and in ``sum`` and ``mean`` here): its one element."""
+    if axis is None or isinstance(axis, tuple) and not axis:  # () : see _no_axes in ops.py
+        return axis
+    axes = _axes_of(_axis(axis), max(x.ndim, 1), name, keep_order=True)
+    return None if x.ndim == 0 else axes
 
 
 # The composites that are Tensor methods too (tensor.py declares them): x.softmax(), ...

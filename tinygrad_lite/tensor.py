@@ -321,6 +321,14 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: self.data.size)
 
+    def numel(self) -> int:
+        """The number of elements (PyTorch's name for ``size``)."""
+        return self.data.size
+
+    def dim(self) -> int:
+        """The number of axes (PyTorch's name for ``ndim``)."""
+        return self.data.ndim
+
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -724,6 +732,23 @@ class Tensor:
     @property
     def T(self) -> "Tensor":
         return apply(ops.Transpose, (self,), {"axes": None})
+
+    @property
+    def mT(self) -> "Tensor":
+        """The last two axes swapped (a batch of matrices, each transposed), as PyTorch's
+        ``mT`` and NumPy's ``matrix_transpose``."""
+        if self.ndim < 2:
+            raise ValueError(f"mT: needs a matrix or a batch of matrices (2 or more axes), "
+                             f"got shape {self.shape}")
+        return self._swap(-2, -1, "mT")
+
+    def view(self, *shape: Any) -> "Tensor":
+        """PyTorch's ``view``: ``reshape`` to ``shape`` (ints or one tuple; one -1).
+        The result shares memory whenever NumPy's reshape can, as ``reshape`` here."""
+        if len(shape) == 1 and not isinstance(shape[0], (tuple, list)) and not is_integer(shape[0]):
+            raise TypeError(f"view: takes a shape (ints or one tuple), got {shape[0]!r}; "
+                            f"a view as another dtype is not supported (use astype)")
+        return self.reshape(*shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         """The axes ``start_dim..end_dim`` (inclusive) merged into one, as
