@@ -1322,7 +1322,10 @@ class LogSumExp(Function):
         # Shifted by the max, a constant that changes neither the value nor the
         # gradient, so exp never overflows (scores of 1e4 are fine). An infinite max
         # is not subtracted (inf - inf is nan): the row's result is that infinity.
-        m = x.max(axis=axis, keepdims=True) if x.size else x.sum(axis=axis, keepdims=True)
+        if not x.size:  # a sum over nothing is 0, its log -inf (as torch), without a warning
+            with np.errstate(divide="ignore"):
+                return xp.log(xp.exp(x).sum(axis=axis, keepdims=keepdims))
+        m = x.max(axis=axis, keepdims=True)
         m = xp.where(xp.abs(m) < math.inf, m, 0.0)
         total = xp.exp(x - m).sum(axis=axis, keepdims=keepdims)
         return xp.log(total) + (m if keepdims else m.reshape(total.shape))
