@@ -110,6 +110,24 @@ def test_a_freed_graph_releases_its_guards():
     assert W.data[0] == 5.0
 
 
+@pytest.mark.parametrize("partial", ["tl.grad", "inputs="])
+def test_a_backward_to_some_inputs_keeps_the_other_branches_guarded(partial):
+    # V's branch was not differentiated: a raw write to V before the full backward would
+    # make that backward's gradient of V wrong, so it must still fail at the write
+    W, V = leaf([1.0, 1.0, 1.0]), leaf([1.0, 2.0, 3.0])
+    loss = (W * W).sum() + (V * V).sum()
+    if partial == "tl.grad":
+        tl.grad(loss, W)
+    else:
+        loss.backward(inputs=[W])
+    W.data[0] = 1.0  # the walk read W's branch: it is W's own array again
+    with pytest.raises(ValueError, match="read-only"):
+        V.data[...] = 100.0
+    loss.backward()
+    np.testing.assert_array_equal(V.grad, [2.0, 4.0, 6.0])
+    V.data[...] = 100.0  # now every branch was read
+
+
 def test_a_constant_tensor_changed_in_place_makes_backward_raise():
     X = tl.Tensor(np.array([[1.0, 2.0]]), name="X")
     W = leaf([[1.0], [1.0]])

@@ -385,8 +385,16 @@ def test_view_numel_dim_and_mT_are_torchs():
         leaf(np.ones(3)).mT
     with pytest.raises(TypeError, match="view: .*use astype"):
         x.view(np.float32)
-    with pytest.raises(ValueError, match="reshape: cannot reshape"):
+    with pytest.raises(TypeError, match="view: .*got none"):
+        x.view()
+    with pytest.raises(TypeError, match="view: .*ints"):
+        x.view((2, 12.0))
+    for bad in ((-2, 12), (-1, -1), (2, -3)):  # NumPy would read any negative size as -1
+        with pytest.raises(ValueError, match=r"view: invalid shape"):
+            x.view(*bad)
+    with pytest.raises(ValueError, match="view: cannot reshape"):
         x.view(5, 5)
+    assert leaf(2.0).view(()).shape == () and leaf(2.0).view(1).shape == (1,)
 
 
 @pytest.mark.parametrize("name", ["std", "var"])
@@ -401,5 +409,17 @@ def test_std_and_var_axis_errors_name_themselves_and_a_0d_tensor_takes_axis_0(na
         got, want = getattr(s, name)(**kw), getattr(torch.tensor(2.0, dtype=torch.float64), name)(
             **({"dim": 0, "correction": 0} if "axis" in kw else kw))
         assert got.shape == () and float(got.data) == float(want) == 0.0
-    with pytest.raises(np.exceptions.AxisError, match=f"{name}: axis 1"):
+    with pytest.raises(np.exceptions.AxisError, match=f"{name}: axis 1 is out of bounds for a 0-d"):
         getattr(s, name)(axis=1)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "std", "var"])
+@pytest.mark.parametrize("empty", [(), []])
+def test_dim_of_no_axes_reduces_every_axis_as_torch_and_axis_of_none_reduces_none_as_numpy(name, empty):
+    a = np.arange(6.0).reshape(2, 3) ** 2
+    x = leaf(a)
+    got, want = getattr(x, name)(dim=empty), getattr(torch.tensor(a), name)(dim=empty)
+    np.testing.assert_allclose(got.data, want.numpy(), rtol=1e-13)
+    assert got.shape == ()
+    if name in ("sum", "mean"):  # NumPy's axis=() keeps every element
+        np.testing.assert_array_equal(getattr(x, name)(axis=()).data, getattr(np, name)(a, axis=()))

@@ -342,19 +342,22 @@ def _check_unchanged(node: "Tensor", op: type[Function]) -> None:
 
 def release_holds(order: list) -> None:
     """A backward over these nodes completed: their leaf arrays are writable again
-    (all given back in one visit to the guard table)."""
-    arrays: list = []
-    for node in order:
-        hold = node._hold
-        if hold is not None:
-            node._hold = None
-            if hold.arrays:
-                arrays += hold.arrays
-                hold.arrays = None
-    if arrays:
-        _released.append(arrays)
-        if _lock_try():
-            _unlock_and_drain()
+    (all given back in one visit to the guard table). Under the table's lock, so two
+    threads finishing a backward over one graph give each array back once."""
+    _lock_acquire()
+    try:
+        arrays: list = []
+        for node in order:
+            hold = node._hold
+            if hold is not None:
+                node._hold = None
+                if hold.arrays:
+                    arrays += hold.arrays
+                    hold.arrays = None
+        if arrays:
+            _released.append(arrays)
+    finally:
+        _unlock_and_drain()
 
 
 # ----------------------------------------------------------------- graph order
@@ -551,8 +554,8 @@ def propagate(root: "Tensor", gradient: Any, xp: Any = NP, targets: Optional[lis
             else:  # both may be held elsewhere: a new array
                 pending[pkey] = np.asarray(prev + pg)  # (0-d + 0-d gives a NumPy scalar)
                 owned.add(pkey)
-    if release:
-        release_holds(order)
+    if release:  # only what this walk read: with targets, other branches stay guarded
+        release_holds(order if wanted is None else [n for n in order if id(n) in wanted])
 
 
 def _unshared(parents: tuple, grads: list, g: np.ndarray) -> list:

@@ -439,8 +439,14 @@ def _deviation_axis(name: str, x: Tensor, axis: Any) -> Any:
     or -1, as in PyTorch (and in ``sum`` and ``mean`` here): its one element."""
     if axis is None or isinstance(axis, tuple) and not axis:  # () : see _no_axes in ops.py
         return axis
-    axes = _axes_of(_axis(axis), max(x.ndim, 1), name, keep_order=True)
-    return None if x.ndim == 0 else axes
+    if x.ndim:
+        return _axes_of(_axis(axis), x.ndim, name, keep_order=True)
+    try:
+        _axes_of(_axis(axis), 1, name)
+    except np.exceptions.AxisError:
+        raise np.exceptions.AxisError(f"{name}: axis {axis} is out of bounds for a 0-d tensor "
+                                      f"(it takes axis 0 or -1, as in PyTorch)") from None
+    return None
 
 
 # The composites that are Tensor methods too (tensor.py declares them): x.softmax(), ...

@@ -191,6 +191,8 @@ def _reduction_keywords(name: str, axis: Any, keepdims: Any, kw: dict) -> tuple:
         if axis is not None:
             raise TypeError(f"{name}: give axis or dim, not both")
         axis = kw.pop("dim")
+        if isinstance(axis, (tuple, list)) and not axis:  # torch: dim=() reduces every axis
+            axis = None
     if "keepdim" in kw:
         keepdims = kw.pop("keepdim")
     dtype = kw.pop("dtype", None)
@@ -745,10 +747,20 @@ class Tensor:
     def view(self, *shape: Any) -> "Tensor":
         """PyTorch's ``view``: ``reshape`` to ``shape`` (ints or one tuple; one -1).
         The result shares memory whenever NumPy's reshape can, as ``reshape`` here."""
-        if len(shape) == 1 and not isinstance(shape[0], (tuple, list)) and not is_integer(shape[0]):
-            raise TypeError(f"view: takes a shape (ints or one tuple), got {shape[0]!r}; "
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        elif not shape:
+            raise TypeError("view: takes a shape (ints or one tuple), got none")
+        if not all(is_integer(n) for n in shape):
+            raise TypeError(f"view: takes a shape (ints or one tuple), got {shape!r}; "
                             f"a view as another dtype is not supported (use astype)")
-        return self.reshape(*shape)
+        if any(n < -1 for n in shape) or sum(n == -1 for n in shape) > 1:
+            raise ValueError(f"view: invalid shape {tuple(shape)}: sizes are ints >= 0, "
+                             f"with at most one -1")
+        try:
+            return self.reshape(tuple(int(n) for n in shape))
+        except ValueError as e:
+            raise ValueError(str(e).replace("reshape:", "view:", 1)) from None
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         """The axes ``start_dim..end_dim`` (inclusive) merged into one, as
