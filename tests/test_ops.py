@@ -12,6 +12,7 @@ when an op is added to the table without a spec here.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -1024,6 +1025,21 @@ def test_std_gradient_is_zero_where_the_deviation_is_zero(shape, axis, ddof):
     zero = tl.Tensor(np.array(1.5), requires_grad=True)
     zero.std().backward()
     assert zero.grad == 0.0
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
+@pytest.mark.parametrize("values,ddof", [([1.0, 2.0], 2), ([1.0, 2.0], 3), ([5.0], 1)])
+def test_std_without_degrees_of_freedom_has_torchs_nan_gradient(values, ddof):
+    # the value is inf or nan (NumPy's and torch's): no finite gradient may come with it
+    t = tl.Tensor(np.array(values), requires_grad=True)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = t.std(ddof=ddof)
+        out.backward()
+    assert not np.isfinite(out.data) and np.all(np.isnan(t.grad))
+    ref = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    ref.std(correction=ddof).backward()
+    assert np.all(np.isnan(ref.grad.numpy()))
 
 
 @pytest.mark.parametrize("name", ["sum", "mean", "max", "min"])

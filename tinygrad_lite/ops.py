@@ -1169,6 +1169,8 @@ class Std(Function):
         # PyTorch and HIPS autograd define it; the safe denominator keeps 0/0 out of
         # the arithmetic, so gradients of this gradient stay finite too.
         x = xs[0]
+        if _count(x, out) - ddof <= 0:  # no degrees of freedom: the value is inf or nan,
+            return (_keep(x, axis, keepdims, g) * (x - x) * math.nan,)  # its gradient nan (torch)
         s = _keep(x, axis, keepdims, out)
         flat = s == 0
         scale = _keep(x, axis, keepdims, g) * (1 - flat) / ((_count(x, out) - ddof) * xp.where(flat, 1.0, s))
