@@ -134,3 +134,16 @@ def test_errors():
         tl.explain(loss, np.ones(2))
     with pytest.raises(TypeError, match="names= must be a mapping"):
         tl.explain(loss, x, names=["x"])
+
+
+def test_cross_entropys_one_line_rule_is_shown_only_where_it_holds():
+    s = tl.Tensor(np.random.default_rng(0).standard_normal((5, 3)), requires_grad=True)
+    y = np.array([0, 1, 2, 1, 0])
+    names = {"scores": s, "y": y}
+    first = lines(tl.explain(tl.cross_entropy(s, y), s, names=names))
+    assert first == ["dscores (5, 3) = (softmax(scores) - onehot(y)) / N"]
+    summed = lines(tl.explain(tl.cross_entropy(s, y, reduction="sum"), s, names=names))
+    assert summed == ["dscores (5, 3) = softmax(scores) - onehot(y)"]  # no / N
+    for kw in ({"weight": np.array([1.0, 2.0, 3.0])}, {"label_smoothing": 0.1}, {"ignore_index": 1}):
+        text = tl.explain(tl.cross_entropy(s, y, **kw), s, names=names)
+        assert "onehot" not in text and "logsumexp" in text  # its gates, each with its rule

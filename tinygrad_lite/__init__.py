@@ -23,7 +23,7 @@ from .functional_autograd import hessian, hvp, jacobian, jvp, vhp, vjp
 from .gradcheck import (GradcheckError, eval_numerical_gradient, eval_numerical_gradient_array,
                         grad_check_sparse, gradcheck, numerical_gradient, rel_error)
 from .ops import OPS, Function
-from .tensor import (Tensor, abs, add, argmax, broadcast_to, cat, clamp, clip, concatenate, cos,
+from .tensor import (GradientShapeError, Tensor, abs, add, argmax, broadcast_to, cat, clamp, clip, concatenate, cos,
                      cumsum, div, divide, elu, erf, exp, expand, expand_dims, expm1, flatten, flip,
                      gelu, grad, hardswish, leaky_relu, log, log1p, logsumexp, matmul, maximum,
                      minimum, mish, mul, multiply, neg, negative, ones, ones_like, pad, permute,
@@ -82,7 +82,8 @@ __all__ = [
     # the op table
     "OPS", "Function",
     # Tensor and its functions
-    "Tensor", "abs", "add", "argmax", "broadcast_to", "cat", "clamp", "clip", "concatenate", "cos",
+    "GradientShapeError", "Tensor", "abs", "add", "argmax", "broadcast_to", "cat", "clamp", "clip",
+    "concatenate", "cos",
     "cumsum", "div", "divide", "elu", "erf", "exp", "expand", "expand_dims", "expm1", "flatten",
     "flip", "gelu", "grad", "hardswish", "leaky_relu", "log", "log1p", "logsumexp", "matmul",
     "maximum", "minimum", "mish", "mul", "multiply", "neg", "negative", "ones", "ones_like", "pad",

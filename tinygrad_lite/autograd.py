@@ -121,11 +121,14 @@ def detect_anomaly() -> _Anomaly:
 class Group:
     """A tag on the nodes one call of a composite function (or module) creates,
     so diagrams can fold them into one gate. Each call gets its own Group."""
-    __slots__ = ("name", "kind", "saved")
+    __slots__ = ("name", "kind", "saved", "exact")
 
     def __init__(self, name: str, kind: str = "function") -> None:
         self.name = name
         self.kind = kind
+        #: False when the composite's one-line gradient (``functional.TEMPLATES``) does
+        #: not describe this call (set by the composite; ``tl.explain`` then shows its gates)
+        self.exact = True
 
     def __enter__(self) -> "Group":
         self.saved = state.groups
@@ -341,8 +344,9 @@ def _check_unchanged(node: "Tensor", op: type[Function]) -> None:
 
 
 def release_holds(order: list) -> None:
-    """A backward over these nodes completed: their leaf arrays are writable again
-    (all given back in one visit to the guard table). Under the table's lock, so two
+    """A backward over these nodes completed: their holds are given back (in one visit
+    to the guard table); each leaf array is writable again once no other node that has
+    not been backwarded reads it. Under the table's lock, so two
     threads finishing a backward over one graph give each array back once."""
     _lock_acquire()
     try:

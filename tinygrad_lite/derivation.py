@@ -301,7 +301,7 @@ def _collapsed(order: list, keep: set, root: Tensor) -> dict:
             consumers.setdefault(id(p), []).append(node)
     out = {"inner": set(), "output": {}, "input": {}}
     for grp, nodes in members.values():
-        if grp.name not in TEMPLATES:
+        if grp.name not in TEMPLATES or not grp.exact:
             continue
         ids = {id(n) for n in nodes}
         outputs = [n for n in nodes if n is root or any(id(c) not in ids for c in consumers.get(id(n), ()))]

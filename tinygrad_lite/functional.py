@@ -15,7 +15,7 @@ import numpy as np
 
 from . import ops
 from ._checks import is_integer, is_number
-from .autograd import Group, host, is_traced
+from .autograd import Group, host, is_traced, state
 from .trace import TraceError
 from .tensor import Tensor, _axes_of, _axis, _deviation_keywords, apply
 
@@ -217,10 +217,14 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, *, ignore_index:
     ``weight`` (one number per class) scales each sample's loss by its class's weight,
     and the mean divides by the sum of those weights; labels equal to ``ignore_index``
     count for nothing; ``label_smoothing`` mixes the target with the uniform
-    distribution. The per-sample loss is ``logsumexp_j(s_ij - s_iy_i)`` (the notes'
-    ``log sum_j exp(s_j - s_y)``): the max shift lives inside the ``logsumexp`` gate,
-    so no value of the scores is read here."""
+    distribution. For (N, C) scores and integer labels without weights, smoothing or
+    ignored labels (cs231n's case) it is one ``softmax_cross_entropy`` gate, whose
+    backward is the notes' ``(softmax(s) - onehot(y)) / N``; otherwise the per-sample
+    loss is ``logsumexp_j(s_ij - s_iy_i)`` (the notes' ``log sum_j exp(s_j - s_y)``).
+    Either way the max shift lives inside a gate, so no value of the scores is read here."""
     op = "cross_entropy"
+    # the one-line gradient (softmax - onehot) / N describes the common case only
+    state.groups[-1].exact = False
     logits = _as_tensor(logits)
     reduction = _reduction(op, reduction)
     if not is_number(label_smoothing) or not 0.0 <= label_smoothing <= 1.0:
@@ -239,6 +243,7 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, *, ignore_index:
     if every and logits.ndim == 2 and w is None and not label_smoothing:
         # the common case (cs231n's): one gate whose backward is (softmax - onehot) / N;
         # the labels are copied, so changing the caller's array cannot change backward
+        state.groups[-1].exact = reduction == "mean"
         return apply(ops.SoftmaxCrossEntropy, (logits,),
                      {"labels": labels.copy(), "reduction": reduction})
     if not every:

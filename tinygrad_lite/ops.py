@@ -1282,11 +1282,19 @@ def _onehot(labels: np.ndarray, shape: tuple, dtype: Any) -> np.ndarray:
 
 class SoftmaxCrossEntropy(Function):
     """cs231n's softmax loss of (N, C) scores against integer labels, as one gate: its
-    backward is the notes' own result, no chain of seven local rules."""
+    backward is the notes' own result, not a chain of local rules."""
     name = "softmax_cross_entropy"
     symbol = "softmax CE"
     rule = "d CE(s, y)/ds = (softmax(s) - onehot(y)) / N (g / N for the mean over N rows)"
     template = ("{g} * (softmax({x}) - onehot(y)) / N",)
+
+    @classmethod
+    def templates(cls, labels, reduction):
+        if reduction == "sum":
+            return ("{g} * (softmax({x}) - onehot(y))",)
+        if reduction == "none":  # one loss, so one gradient, per row
+            return ("{g}[:, None] * (softmax({x}) - onehot(y))",)
+        return cls.template
 
     @staticmethod
     def forward(xp, s, labels, reduction):
