@@ -876,3 +876,16 @@ def test_detect_anomaly_names_the_op_forward_and_backward():
         out = x.log()
     assert np.isnan(out.data[0])
     assert not tl.autograd.state.anomaly
+
+
+def test_backward_with_no_inputs_listed_is_an_error_as_in_torch():
+    w = leaf([1.0, 2.0])
+    loss = (w * w).sum()
+    for empty in ([], ()):
+        with pytest.raises(RuntimeError, match="inputs= is empty"):
+            loss.backward(inputs=empty)
+    assert w.grad is None
+    loss.backward(inputs=(t for t in [w]))  # a generator is read once, not emptied by the check
+    np.testing.assert_array_equal(w.grad, [2.0, 4.0])
+    loss.backward(inputs=w)  # one Tensor
+    np.testing.assert_array_equal(w.grad, [4.0, 8.0])

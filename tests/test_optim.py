@@ -248,3 +248,12 @@ def test_exponential_lr_state_dict():
     assert sd == {"gamma": 0.9, "base_lr": 0.1, "last_epoch": 1}
     other = optim.ExponentialLR(optim.SGD([p], lr=0.1), gamma=0.5).load_state_dict(sd)
     assert other.gamma == 0.9 and other.last_epoch == 1
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam, optim.RMSprop])
+def test_a_parameter_listed_twice_is_refused_before_it_is_stepped_twice(make):
+    w = tl.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    for params in ([w, w], [w, tl.Tensor(w.data, requires_grad=True)]):
+        with pytest.raises(ValueError, match=r"parameters 0 and 1 .* list it once"):
+            make(params, lr=0.1)
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])

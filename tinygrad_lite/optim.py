@@ -82,6 +82,12 @@ class Optimizer:
             if not p.requires_grad or p.op is not None:
                 raise ValueError(f"{who}: parameter {i} ({p.name or 'unnamed'}, shape {p.shape}) must be "
                                  f"a leaf tensor with requires_grad=True")
+        seen: dict = {}
+        for i, p in enumerate(params):  # a tied weight listed twice would be stepped twice
+            first = seen.setdefault(id(p.data), i)
+            if first != i:
+                raise ValueError(f"{who}: parameters {first} and {i} ({p.name or 'unnamed'}, shape "
+                                 f"{p.shape}) are the same tensor (or share its array); list it once")
         self.params: List[Tensor] = params
         self.param_groups = [{"params": params, "lr": _number(who, "lr", lr)}]
         self.state: dict = {}
