@@ -177,7 +177,7 @@ CASES = [
     ("relu", PARAMS, "b1", "the ReLU mask is missing upstream: b1's hand gradient is the "
                            "engine's with the mask of relu(z1) left out"),
     ("sign", None, "W1", "sign flipped"),
-    ("twice_W2", PARAMS, "W2", "off by a factor of 2: the L2 convention (reg*sum(W**2) gives 2*reg*W)"),
+    ("twice_W2", PARAMS, "W2", "off by a factor of 2"),  # the data part too: not the L2 convention
     ("row", None, "W1", "differs only in row 2 (of 4)"),
     ("column", None, "W2", "differs only in column 1 (of 3)"),
     ("bias", None, "b2", "only the bias b2 differs (every other hand gradient agrees)"),
@@ -195,6 +195,13 @@ def test_each_diagnosis_on_a_broken_derivation(bug, only, first, diagnosis):
     assert diagnosis in d.diagnosis, d.diagnosis
     assert f"first wrong wire (backward order): {first}" in str(r)
     assert f"diagnosis: {d.diagnosis}" in str(r) and d.diagnosis in r.to_markdown()
+
+
+def test_a_whole_gradient_scaled_is_not_blamed_on_the_l2_convention():
+    # dW2 doubled as a whole: its data part h1.T @ dscores is doubled too, which no
+    # mix-up of reg*sum(W**2) and 0.5*reg*sum(W**2) does
+    d = report_for("twice_W2", PARAMS).first_divergence
+    assert d.name == "W2" and d.diagnosis == "off by a factor of 2"
 
 
 @pytest.mark.parametrize("order", [PARAMS, PARAMS[::-1], ("b1", "W2", "W1", "b2")])

@@ -125,7 +125,9 @@ def diagnose(case: Case) -> tuple[str, Optional[Tensor]]:
         return "the hand gradient is zero everywhere (the engine's is not)", None
     c = clean_factor(h, e, case.ns, case.rtol, case.atol)
     if c is not None:
-        return _factor_text(c, case.ns, case.has_l2()), None
+        # the L2 convention explains a factor on the L2 branch alone: scaling a whole
+        # gradient also scales its data part, which no L2 slip touches
+        return _factor_text(c, case.ns, case.consumer is not None and case.has_l2()), None
     if h.ndim == 2 and h.shape[0] == h.shape[1] and agree(h, e.T, case.rtol, case.atol):
         return "transposed", None
     if case.consumer is None:
