@@ -197,6 +197,19 @@ def test_each_diagnosis_on_a_broken_derivation(bug, only, first, diagnosis):
     assert f"diagnosis: {d.diagnosis}" in str(r) and d.diagnosis in r.to_markdown()
 
 
+def test_a_right_derivation_in_float32_is_called_round_off_not_left_unexplained():
+    params, X, y = toy(10, None)
+    right_in_float32 = compare_gradients(
+        loss_fn_for(X, y, False), params,
+        lambda p: {k: v.astype(np.float32) for k, v in derive(p, X, y, None, False).items()
+                   if k in PARAMS}, numeric=False, torch=False)
+    d = right_in_float32.first_divergence
+    assert d is not None and d.diagnosis.startswith("agrees to within single-precision round-off")
+    assert "float32 arithmetic on the hand side" in d.diagnosis
+    # a real mistake is never explained away as round-off
+    assert report_for("twice_W2", PARAMS).first_divergence.diagnosis == "off by a factor of 2"
+
+
 def test_a_whole_gradient_scaled_is_not_blamed_on_the_l2_convention():
     # dW2 doubled as a whole: its data part h1.T @ dscores is doubled too, which no
     # mix-up of reg*sum(W**2) and 0.5*reg*sum(W**2) does

@@ -114,6 +114,10 @@ class Case:
         return any(self.walk.is_l2(t, c, self.rtol, self.atol) is not None for c in branches)
 
 
+#: float32's round-off over a few operations (its epsilon is 1.2e-7)
+_SINGLE_RTOL = 1e-5
+
+
 def diagnose(case: Case) -> tuple[str, Optional[Tensor]]:
     """``(diagnosis, wrong consumer)``: the first hypothesis the hand gradient meets
     exactly, and the op node whose branch is wrong when one branch explains it all."""
@@ -123,6 +127,12 @@ def diagnose(case: Case) -> tuple[str, Optional[Tensor]]:
         return f"the hand gradient has {int((~finite).sum())} nan/inf element(s)", None
     if informative(h, case.atol) == 0:
         return "the hand gradient is zero everywhere (the engine's is not)", None
+    scale = float(np.abs(e).max()) if e.size else 0.0
+    if agree(h, e, _SINGLE_RTOL, _SINGLE_RTOL * scale):
+        worst = float(np.max(np.abs(h - e))) / scale if scale else 0.0
+        return (f"agrees to within single-precision round-off (largest difference {worst:.1e} "
+                f"of the largest element): float32 arithmetic on the hand side, or a term that "
+                f"small left out; compute it in float64 to tell"), None
     c = clean_factor(h, e, case.ns, case.rtol, case.atol)
     if c is not None:
         # the L2 convention explains a factor on the L2 branch alone: scaling a whole
