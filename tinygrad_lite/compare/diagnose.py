@@ -318,8 +318,9 @@ def _where(case: Case) -> str:
     t = case.tensor
     bad = ~agreeing(case.hand, case.engine, case.rtol, case.atol)
     if case.consumer is None and case.others_agree and _is_bias(t, case.walk):
-        return (f"only the bias {case.name} differs (every other hand gradient agrees): check its "
-                f"own line, the upstream gradient summed over the broadcast (batch) axis")
+        return (f"only the bias {case.name} differs (every other hand gradient agrees): the "
+                f"mistake is in its own line (its gradient is the upstream one summed over the "
+                f"broadcast (batch) axis)")
     if bad.ndim == 2 and bad.size > 1:
         rows, cols = np.nonzero(bad.any(axis=1))[0], np.nonzero(bad.any(axis=0))[0]
         if len(rows) == 1 and len(cols) == 1:
