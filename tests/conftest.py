@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+import tinygrad_lite as tl
 from tinygrad_lite.ops import OPS
 
 # Seeded and derandomized: every run draws the same cases, nothing is stored on disk.
@@ -38,6 +39,19 @@ def _restore_ops():
     yield
     OPS.clear()
     OPS.update(saved)
+
+
+def cube_op(name: str = "cube", rule: str = "d(x^3)/dx = 3x^2") -> type:
+    """A user's primitive x**3 written with the ``xp`` signature, registered in the op
+    table under ``name`` (the table is restored after each test)."""
+    def forward(xp, x):
+        return x * x * x
+
+    def backward(xp, g, out, xs, needs):
+        return (g * 3 * xs[0] * xs[0],)
+    return type("Cube", (tl.Function,), {"name": name, "rule": rule, "__module__": __name__,
+                                         "forward": staticmethod(forward),
+                                         "backward": staticmethod(backward)})
 
 
 @pytest.fixture(autouse=True)

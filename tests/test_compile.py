@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from conftest import cube_op
 from test_ops import SPECS, operands
 
 import tinygrad_lite as tl
@@ -92,6 +93,13 @@ def twins(step, make_net=HandNet):
     eager_net, net = make_net(), make_net()
     return (lambda *args: step(eager_net, *args), eager_net.parameters(),
             tl.compile(lambda *args: step(net, *args)), net.parameters())
+
+
+def replays_like_eager_in_one_trace(step, *args):
+    """``step(net, *args)`` compiled gives eager's results over STEPS calls, traced once."""
+    eager, eager_params, compiled, params = twins(step)
+    run_both(eager, eager_params, compiled, params, [args] * STEPS)
+    assert compiled.traces == 1
 
 
 def made_twice(make):
@@ -193,21 +201,6 @@ def test_spiral_softmax_and_two_layer_net_over_100_steps():
     assert float(losses[-1].data) < float(losses[0].data) - 0.2  # the replays train it
 
 
-def cube_op():
-    class Cube(tl.Function):
-        """A user's primitive, written with the ``xp`` signature."""
-        rule = "d(x^3)/dx = 3x^2"
-
-        @staticmethod
-        def forward(xp, x):
-            return x * x * x
-
-        @staticmethod
-        def backward(xp, g, out, xs, needs):
-            return (g * 3 * xs[0] * xs[0],)
-    return Cube
-
-
 def softsign_op():
     class SoftSign(tl.Function):
         """x / (1 + |x|) with NumPy's functions through xp (abs, where)."""
@@ -235,9 +228,7 @@ def test_a_user_defined_op_written_with_xp_is_traced(make_op):
         loss.backward()
         update_by_hand(net.parameters())
         return loss
-    eager, eager_params, compiled, params = twins(step)
-    run_both(eager, eager_params, compiled, params, [(X, y)] * STEPS)
-    assert compiled.traces == 1
+    replays_like_eager_in_one_trace(step, X, y)
 
 
 def test_max_detach_shift_in_a_hand_written_softmax():
@@ -252,9 +243,7 @@ def test_max_detach_shift_in_a_hand_written_softmax():
         loss.backward()
         update_by_hand(net.parameters())
         return loss
-    eager, eager_params, compiled, params = twins(step)
-    run_both(eager, eager_params, compiled, params, [(X, y)] * STEPS)
-    assert compiled.traces == 1
+    replays_like_eager_in_one_trace(step, X, y)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

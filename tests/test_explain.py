@@ -1,6 +1,7 @@
 """tl.explain: the chain of local rules from a root to a tensor, as hand-derivation lines."""
 import numpy as np
 import pytest
+from conftest import cube_op
 
 import tinygrad_lite as tl
 from tinygrad_lite import reference as ref
@@ -108,16 +109,7 @@ def test_composites_are_one_line_with_a_template_else_expanded():
 
 
 def test_a_user_op_without_a_template_says_what_is_applied():
-    class Cube(tl.Function):
-        rule = "3 x^2"
-
-        @staticmethod
-        def forward(xp, x):
-            return x * x * x
-
-        @staticmethod
-        def backward(xp, g, out, xs, needs):
-            return (g * 3 * xs[0] ** 2,)
+    Cube = cube_op(rule="3 x^2")
     x = tl.Tensor(np.ones(2), requires_grad=True, name="x")
     assert tl.explain(Cube.apply(x).sum(), x).startswith("dx (2,) = cube_backward(1, input 0)  # cube: 3 x^2")
 

@@ -22,7 +22,7 @@ from tinygrad_lite.autograd import stamps
 from tinygrad_lite.ops import NP, OPS
 from tinygrad_lite.tensor import TENSOR
 
-from conftest import SECOND_ORDER_STATS
+from conftest import SECOND_ORDER_STATS, cube_op
 from test_ops import (COMPOSITES, H, NUM_ABS, NUM_REL, SPECS, TORCH_ABS, TORCH_REL, TIES, Case,
                       builtin_ops, check_close, operands, random_graph, record)
 
@@ -251,18 +251,7 @@ def test_an_op_without_xp_cannot_be_differentiated_twice_and_says_why():
 
 
 def test_a_user_op_written_with_xp_is_differentiated_twice():
-    class Cube(tl.Function):
-        name = "cube_higher_order_test"
-        rule = "d(x^3)/dx = 3x^2"
-
-        @staticmethod
-        def forward(xp, x):
-            return x * x * x
-
-        @staticmethod
-        def backward(xp, g, out, xs, needs):
-            return (g * 3 * xs[0] * xs[0],)
-
+    Cube = cube_op("cube_higher_order_test")
     try:
         x = leaf([1.0, -2.0])
         g = tl.grad(Cube.apply(x).sum(), x, create_graph=True)

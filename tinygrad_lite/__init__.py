@@ -23,13 +23,14 @@ from .functional_autograd import hessian, hvp, jacobian, jvp, vhp, vjp
 from .gradcheck import (GradcheckError, eval_numerical_gradient, eval_numerical_gradient_array,
                         grad_check_sparse, gradcheck, numerical_gradient, rel_error)
 from .ops import OPS, Function
-from .tensor import (GradientShapeError, Tensor, abs, add, argmax, broadcast_to, cat, clamp, clip, concatenate, cos,
-                     cumsum, div, divide, elu, erf, exp, expand, expand_dims, expm1, flatten, flip,
-                     gelu, grad, hardswish, leaky_relu, log, log1p, logsumexp, matmul, maximum,
-                     minimum, mish, mul, multiply, neg, negative, ones, ones_like, pad, permute,
-                     pow, power, prod, randn, relu, relu6, reshape, sigmoid, sign, sin, softplus,
-                     sqrt, square, squeeze, stack, sub, subtract, swapaxes, tanh, tensor,
-                     tensor_names, transpose, unsqueeze, where, zeros, zeros_like)
+from .tensor import (GradientShapeError, Tensor, abs, add, argmax, broadcast_to, cat, clamp, clip,
+                     concatenate, cos, cumsum, div, divide, elu, erf, exp, expand, expand_dims,
+                     expm1, flatten, flip, gelu, grad, hardswish, leaky_relu, log, log1p,
+                     logsumexp, matmul, maximum, minimum, mish, mul, multiply, neg, negative,
+                     ones, ones_like, pad, permute, pow, power, prod, randn, relu, relu6, reshape,
+                     sigmoid, sign, sin, softplus, sqrt, square, squeeze, stack, sub, subtract,
+                     swapaxes, tanh, tensor, tensor_names, transpose, unsqueeze, where, zeros,
+                     zeros_like)
 from .compiler import Compiled, compile  # noqa: A004  (PyTorch's name, tl.compile)
 from .source import BackwardSource, backward_source
 from .trace import TraceError

@@ -566,11 +566,6 @@ def _unshared(parents: tuple, grads: list, g: np.ndarray) -> list:
     """An op may return one new array for several inputs (``x * x``). Before the engine
     adds into it, the shares of one input become one (scaled in place: the array is
     new) and every other input gets its own copy."""
-    if len(grads) == 2 and parents[0] is parents[1]:  # x * x: the one input gets 2 g x
-        pg = grads[0]
-        if pg.base is None:
-            pg *= 2
-            return [pg, None]
     grads = list(grads)
     for i, pg in enumerate(grads):
         if pg is None or pg is g or pg.base is not None:  # not new: never added into

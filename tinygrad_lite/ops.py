@@ -1169,11 +1169,12 @@ class Std(Function):
         # PyTorch and HIPS autograd define it; the safe denominator keeps 0/0 out of
         # the arithmetic, so gradients of this gradient stay finite too.
         x = xs[0]
-        if _count(x, out) - ddof <= 0:  # no degrees of freedom: the value is inf or nan,
-            return (_keep(x, axis, keepdims, g) * (x - x) * math.nan,)  # its gradient nan (torch)
+        freedom = _count(x, out) - ddof
+        if freedom <= 0:  # the value is inf or nan: its gradient nan (as torch's)
+            return (_keep(x, axis, keepdims, g) * (x - x) * math.nan,)
         s = _keep(x, axis, keepdims, out)
         flat = s == 0
-        scale = _keep(x, axis, keepdims, g) * (1 - flat) / ((_count(x, out) - ddof) * xp.where(flat, 1.0, s))
+        scale = _keep(x, axis, keepdims, g) * (1 - flat) / (freedom * xp.where(flat, 1.0, s))
         return (scale * (x - x.mean(axis=axis, keepdims=True)),)
 
     @staticmethod

@@ -75,6 +75,7 @@ class Optimizer:
             raise TypeError(f"{who}: params must be an iterable of Tensors, got {type(params).__name__}") from None
         if not params:
             raise ValueError(f"{who}: got an empty parameter list")
+        seen: dict = {}  # id of each array -> its first index
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{who}: parameter {i} is a {type(p).__name__}, not a Tensor "
@@ -82,9 +83,7 @@ class Optimizer:
             if not p.requires_grad or p.op is not None:
                 raise ValueError(f"{who}: parameter {i} ({p.name or 'unnamed'}, shape {p.shape}) must be "
                                  f"a leaf tensor with requires_grad=True")
-        seen: dict = {}
-        for i, p in enumerate(params):  # a tied weight listed twice would be stepped twice
-            first = seen.setdefault(id(p.data), i)
+            first = seen.setdefault(id(p.data), i)  # a tied weight listed twice: stepped twice
             if first != i:
                 raise ValueError(f"{who}: parameters {first} and {i} ({p.name or 'unnamed'}, shape "
                                  f"{p.shape}) are the same tensor (or share its array); list it once")

@@ -1280,9 +1280,9 @@ def run_backward(root: Tensor, gradient: Any = None, create_graph: bool = False,
     raises leaves every ``.grad`` as it was."""
     if inputs is not None and not isinstance(inputs, Tensor):
         inputs = list(inputs)  # (a generator is read once)
-    if isinstance(inputs, list) and not inputs:
-        raise RuntimeError("backward: inputs= is empty: give the tensors to accumulate into, "
-                           "or leave it out for every leaf")
+        if not inputs:
+            raise RuntimeError("backward: inputs= is empty: give the tensors to accumulate into, "
+                               "or leave it out for every leaf")
     if state.tracer is not None:
         return state.tracer.run_backward(root, gradient, create_graph, inputs)
     targets = None if inputs is None else _tensors(inputs, "backward: inputs")
