@@ -95,6 +95,14 @@ def twins(step, make_net=HandNet):
             tl.compile(lambda *args: step(net, *args)), net.parameters())
 
 
+def sgd_step_of(net, X, y):
+    """One SGD step of ``net`` on ``(X, y)`` with the library's update."""
+    loss = net.loss(X, y)
+    loss.backward()
+    update_by_hand(net.parameters())
+    return loss
+
+
 def replays_like_eager_in_one_trace(step, *args):
     """``step(net, *args)`` compiled gives eager's results over STEPS calls, traced once."""
     eager, eager_params, compiled, params = twins(step)
@@ -423,12 +431,7 @@ def test_other_parameters_trace_again():
     X, y = toy_data()
     nets = [HandNet(seed=s) for s in (0, 1)]
     eager_nets = [HandNet(seed=s) for s in (0, 1)]
-
-    def step(net, X, y):
-        loss = net.loss(X, y)
-        loss.backward()
-        update_by_hand(net.parameters())
-        return loss
+    step = sgd_step_of
     compiled = tl.compile(step)
     for i in range(6):
         k = i % 2
@@ -1042,12 +1045,7 @@ def test_compile_on_a_method_traces_per_instance():
 def test_an_object_that_dies_cannot_lend_its_id_to_a_new_one():
     """The cache keeps the objects a signature names by identity alive."""
     X, y = toy_data()
-
-    def step(net, X, y):
-        loss = net.loss(X, y)
-        loss.backward()
-        update_by_hand(net.parameters())
-        return loss
+    step = sgd_step_of
     compiled = tl.compile(step)
 
     def train_a_new_net():
